@@ -1,0 +1,82 @@
+//! The `tetsuo` command: every tetsuo capability, reachable from a shell so
+//! that people and acceptance checks can try it against real peers.
+
+mod connect;
+mod echo;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A production networking toolkit: try tetsuo against real peers.
+#[derive(Debug, Parser)]
+#[command(name = "tetsuo", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server. Until HTTP lands this is the TCP echo service.
+    Serve(echo::ServeArgs),
+    /// Echo server: TCP (default), UDP or a Unix socket.
+    Echo(echo::EchoArgs),
+    /// Connect stdin/stdout to a TCP service (netcat-like).
+    Connect(connect::ConnectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::Error::from(e)),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => echo::serve(args).await,
+            Command::Echo(args) => echo::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+        }
+    });
+    // Reads of stdin run on a blocking thread that may never return; do not
+    // wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints one line to stderr and picks an exit code (curl's where one fits:
+/// 6 = could not resolve, 7 = could not connect, 28 = timed out).
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let (message, code) = match err.downcast_ref::<tetsuo::Error>() {
+        Some(e) => {
+            let code = match e.kind() {
+                tetsuo::ErrorKind::Dns => 6,
+                tetsuo::ErrorKind::Refused => 7,
+                tetsuo::ErrorKind::Timeout => 28,
+                _ => 1,
+            };
+            // The kind's own words are vague for these; the OS's are not.
+            let detail = match (e.kind(), e.io_error()) {
+                (
+                    tetsuo::ErrorKind::Io
+                    | tetsuo::ErrorKind::Unsupported
+                    | tetsuo::ErrorKind::InvalidInput,
+                    Some(io),
+                ) => format!(" ({io})"),
+                _ => String::new(),
+            };
+            (format!("{e}{detail}"), code)
+        }
+        None if err.downcast_ref::<connect::ResolveError>().is_some() => (format!("{err:#}"), 6),
+        None => (format!("{err:#}"), 1),
+    };
+    eprintln!("tetsuo: {message}");
+    ExitCode::from(code)
+}

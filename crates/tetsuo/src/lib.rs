@@ -1,0 +1,56 @@
+//! tetsuo: a production networking toolkit on tokio.
+//!
+//! tetsuo gives Rust programs what they need to talk over real networks:
+//! sockets with every production option, and (as the project grows) TLS, a
+//! connect pipeline that survives real networks, HTTP/1.1, HTTP/2 and
+//! WebSocket clients and servers. Protocol logic lives in the sans-I/O crate
+//! `tetsuo-proto`; this crate drives it over tokio and offers a blocking
+//! facade.
+//!
+//! # Modules
+//!
+//! - [`net`]: TCP, UDP and Unix sockets with their options, fd passing, peer
+//!   credentials, timeouts and deadlines.
+//! - [`blocking`]: the same for code without an async runtime.
+//! - [`Error`]: the one error type, with [`ErrorKind`] and predicates.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tetsuo::net::{TcpConnector, TcpListenerBuilder};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> tetsuo::Result<()> {
+//! let listener = TcpListenerBuilder::new("127.0.0.1:0".parse().unwrap())
+//!     .nodelay(true)
+//!     .bind()?;
+//! let addr = listener.local_addr().unwrap();
+//! tokio::spawn(async move {
+//!     let (mut conn, _) = listener.accept().await.unwrap();
+//!     let mut buf = [0; 5];
+//!     conn.read_exact(&mut buf).await.unwrap();
+//!     conn.write_all(&buf).await.unwrap();
+//! });
+//!
+//! let mut stream = TcpConnector::new()
+//!     .connect_timeout(Duration::from_secs(2))
+//!     .connect(addr)
+//!     .await?;
+//! stream.write_all(b"hello").await.unwrap();
+//! let mut reply = [0; 5];
+//! stream.read_exact(&mut reply).await.unwrap();
+//! assert_eq!(&reply, b"hello");
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! None yet: the socket layer is always built. TLS, DNS, HTTP and WebSocket
+//! will arrive behind features so that the default build stays lean.
+
+pub mod blocking;
+mod error;
+pub mod net;
+
+pub use error::{Error, ErrorKind, Result};
