@@ -1,0 +1,197 @@
+//! `tetsuo echo`, `tetsuo serve` and `tetsuo connect`, run as the user runs
+//! them: as processes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tetsuo");
+
+/// A running `tetsuo` server, killed when dropped.
+struct Server {
+    child: Child,
+    /// What it printed as its listening address (after "listening on ").
+    endpoint: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut endpoint = None;
+        let mut line = String::new();
+        while endpoint.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
+            endpoint = line
+                .trim_end()
+                .split("listening on ")
+                .nth(1)
+                .map(str::to_owned);
+            line.clear();
+        }
+        let endpoint = endpoint.expect("server never said where it listens");
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Server { child, endpoint }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        let (_, addr) = self.endpoint.split_once("://").unwrap();
+        addr.parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connect(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn connect_round_trips_through_tcp_echo() {
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let v4 = server.addr().to_string();
+    let out = connect(&[&v4], b"abc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"abc");
+
+    // A larger payload, written before anything is read back, survives too.
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let out = connect(&[&v4], &payload);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, payload);
+}
+
+#[test]
+fn echo_listens_on_every_address_given() {
+    let server = Server::start(&["echo", "--listen", "[::1]:0"]);
+    let addr = server.addr();
+    assert!(addr.is_ipv6());
+    let out = connect(&["-v", &addr.to_string()], b"six");
+    assert_eq!(out.stdout, b"six");
+    let story = String::from_utf8(out.stderr).unwrap();
+    assert!(story.contains(&format!("* connected to {addr}")), "{story}");
+}
+
+#[test]
+fn serve_runs_the_echo_service_until_http_lands() {
+    let server = Server::start(&["serve", "--listen", "127.0.0.1:0"]);
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(b"served").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).unwrap();
+    assert_eq!(echoed, b"served");
+}
+
+#[test]
+fn udp_echo_answers_datagrams() {
+    let server = Server::start(&["echo", "--udp", "--listen", "127.0.0.1:0"]);
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client.send_to(b"datagram", server.addr()).unwrap();
+    let mut buf = [0; 32];
+    let (n, from) = client.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"datagram"[..], server.addr()));
+}
+
+#[test]
+fn unix_echo_replaces_a_stale_socket_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.sock");
+    // A socket file left behind by a process that is gone.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let _server = Server::start(&["echo", "--unix", path.to_str().unwrap()]);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stream.write_all(b"local").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).unwrap();
+    assert_eq!(echoed, b"local");
+}
+
+#[test]
+fn refused_connection_is_one_line_and_exit_7() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = connect(&[&addr.to_string()], b"");
+    assert_eq!(out.status.code(), Some(7));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!("tetsuo: connect to {addr}: connection refused\n")
+    );
+}
+
+#[test]
+fn connect_timeout_is_one_line_and_exit_28() {
+    // A listener with a full accept queue leaves SYNs unanswered.
+    let listener = tetsuo::net::TcpListenerBuilder::new("127.0.0.1:0".parse().unwrap())
+        .backlog(0)
+        .bind_blocking()
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let probe = tetsuo::net::TcpConnector::new().connect_timeout(Duration::from_millis(200));
+    let mut queued = Vec::new();
+    loop {
+        match probe.connect_blocking(addr) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.is_timeout() => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(queued.len() < 16, "accept queue never filled");
+    }
+    let out = connect(&["--connect-timeout", "0.5", &addr.to_string()], b"");
+    assert_eq!(out.status.code(), Some(28));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!("tetsuo: connect to {addr}: timed out after 500ms\n")
+    );
+}
+
+#[test]
+fn help_documents_the_subcommands() {
+    for sub in ["echo", "connect", "serve"] {
+        let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Usage: tetsuo"), "{help}");
+    }
+    let out = Command::new(BIN)
+        .arg("echo")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--listen", "--udp", "--unix"] {
+        assert!(help.contains(flag), "{flag} missing from: {help}");
+    }
+}
