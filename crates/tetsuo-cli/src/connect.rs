@@ -11,7 +11,7 @@ use tokio::io::{AsyncWriteExt, copy};
 /// Arguments of `tetsuo connect`.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
-    /// Where to connect: HOST:PORT (IPv6 literals in brackets, e.g. [::1]:7000).
+    /// Where to connect: HOST:PORT (IPv6 literals in brackets, e.g. `[::1]:7000`).
     target: String,
     /// Give up connecting after this many seconds (per address tried).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]

@@ -1,0 +1,85 @@
+# Shared helpers for interop scripts: sourced, not run.
+#
+# Every script: installs its peers idempotently, starts processes only on
+# loopback, records their PIDs and stops exactly those on exit, bounds every
+# step with `timeout`, prints PASS/FAIL per check and one summary line, and
+# exits non-zero if any check failed.
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NAME=${NAME:-$(basename "$0" .sh)}
+WORK=$(mktemp -d "/tmp/tetsuo-interop-$NAME.XXXXXX")
+PASSED=0
+FAILED=0
+STARTED_PIDS=()
+
+cleanup() {
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# apt_install PACKAGE COMMAND: install PACKAGE unless COMMAND already exists.
+apt_install() {
+    command -v "$2" >/dev/null 2>&1 && return 0
+    if [ -z "${APT_UPDATED:-}" ]; then
+        timeout 300 apt-get update -qq >/dev/null && APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq "$1" >/dev/null
+}
+
+# The tetsuo binary, built once (debug profile, shared with `cargo test`).
+tetsuo_bin() {
+    if [ -z "${TETSUO:-}" ]; then
+        (cd "$ROOT" && timeout 900 cargo build -q -p tetsuo-cli) || {
+            echo "$NAME: cannot build tetsuo" >&2
+            exit 1
+        }
+        TETSUO="$ROOT/target/debug/tetsuo"
+    fi
+    echo "$TETSUO"
+}
+
+# start LOG CMD...: run CMD in the background, its stderr to LOG.
+start() {
+    local log=$1
+    shift
+    "$@" 2>"$log" >/dev/null &
+    STARTED_PIDS+=($!)
+}
+
+# wait_for_line LOG PATTERN: wait (up to 10 s) for PATTERN in LOG; print the line.
+wait_for_line() {
+    local i
+    for i in $(seq 100); do
+        if grep -m1 -- "$2" "$1" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$NAME: timed out waiting for '$2' in $1" >&2
+    return 1
+}
+
+# check DESCRIPTION EXPECTED ACTUAL
+check() {
+    if [ "$2" == "$3" ]; then
+        PASSED=$((PASSED + 1))
+        echo "PASS $1"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAIL $1: expected [$2], got [$3]"
+    fi
+}
+
+# finish: the one-line summary and the exit code.
+finish() {
+    echo "$NAME: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
