@@ -47,15 +47,7 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut cleanup = None;
     if let Some(path) = &args.unix {
-        let (listener, file) = bind_unix(path)?;
-        cleanup = file;
-        eprintln!("tetsuo echo: listening on unix:{path}");
-        tasks.spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.context("accept")?;
-                tokio::spawn(echo_stream(stream));
-            }
-        });
+        cleanup = serve_unix(&mut tasks, path)?;
     } else {
         for addr in &args.listen {
             if args.udp {
@@ -115,8 +107,34 @@ async fn echo_datagrams(sock: tokio::net::UdpSocket) -> anyhow::Result<()> {
     }
 }
 
+/// Starts the Unix echo listener; returns the socket file to remove at exit.
+#[cfg(unix)]
+fn serve_unix(
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    spec: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    let (listener, file) = bind_unix(spec)?;
+    eprintln!("tetsuo echo: listening on unix:{spec}");
+    tasks.spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.context("accept")?;
+            tokio::spawn(echo_stream(stream));
+        }
+    });
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+fn serve_unix(
+    _: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    _: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    anyhow::bail!("Unix domain sockets are not available on this platform")
+}
+
 /// Binds a Unix listener, replacing a socket file nobody listens on any more.
 /// Returns the file to remove at exit.
+#[cfg(unix)]
 fn bind_unix(spec: &str) -> anyhow::Result<(tokio::net::UnixListener, Option<PathBuf>)> {
     use std::os::unix::fs::FileTypeExt;
     use tetsuo::net::{UnixAddr, unix};
@@ -136,6 +154,8 @@ fn bind_unix(spec: &str) -> anyhow::Result<(tokio::net::UnixListener, Option<Pat
     Ok((unix::bind(&addr)?, file))
 }
 
+/// Resolves on SIGINT or SIGTERM.
+#[cfg(unix)]
 async fn shutdown_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
@@ -143,4 +163,10 @@ async fn shutdown_signal() -> anyhow::Result<()> {
         result = tokio::signal::ctrl_c() => result.context("wait for SIGINT"),
         _ = term.recv() => Ok(()),
     }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+async fn shutdown_signal() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c().await.context("wait for Ctrl-C")
 }

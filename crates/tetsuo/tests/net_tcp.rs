@@ -199,6 +199,8 @@ async fn connector_options_are_set_on_v4_and_v6() {
         let target = listener.local_addr().unwrap();
         let local = std::net::SocketAddr::new(target.ip(), 0);
         let connector = TcpConnector::new()
+            .reuse_address(true)
+            .only_v6(true)
             .nodelay(true)
             .keepalive(keepalive())
             .send_buffer_size(SNDBUF)
@@ -211,7 +213,12 @@ async fn connector_options_are_set_on_v4_and_v6() {
             .connect_timeout(Duration::from_secs(5));
         let stream = connector.connect(target).await.unwrap();
         let label = format!("connection to {target}");
-        assert_common(&SockRef::from(&stream), &label);
+        let sock = SockRef::from(&stream);
+        assert_common(&sock, &label);
+        assert!(sock.reuse_address().unwrap(), "{label}: SO_REUSEADDR");
+        if target.is_ipv6() {
+            assert!(sock.only_v6().unwrap(), "{label}: IPV6_V6ONLY");
+        }
         let (_, peer) = listener.accept().await.unwrap();
         assert_eq!(peer, stream.local_addr().unwrap());
 
