@@ -74,6 +74,75 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Why a TLS handshake failed; see [`Error::tls_cause`].
+///
+/// Causes that name a certificate problem are reported by the side that
+/// checked the certificate; the other side usually sees
+/// [`TlsCause::PeerRejected`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsCause {
+    /// The peer's certificate has expired.
+    Expired,
+    /// The peer's certificate is not valid yet.
+    NotYetValid,
+    /// The peer's certificate does not chain to a trusted root.
+    UnknownIssuer,
+    /// The peer's certificate is not valid for the name that was asked for.
+    NameMismatch,
+    /// The server's public key matches none of the configured pins.
+    PinMismatch,
+    /// The certificate is revoked (as a stapled OCSP response says).
+    Revoked,
+    /// An OCSP staple was required but the server sent none.
+    OcspStapleMissing,
+    /// The stapled OCSP response is expired, unsigned by the issuer, for
+    /// another certificate, or malformed.
+    OcspStapleInvalid,
+    /// The peer's certificate is malformed or otherwise unacceptable.
+    BadCertificate,
+    /// A client certificate was required and none was presented.
+    CertificateRequired,
+    /// The peer rejected our certificate or our handshake (a TLS alert).
+    PeerRejected,
+    /// The handshake did not finish within the configured time.
+    HandshakeTimeout,
+    /// Both sides offered ALPN protocols but none in common.
+    NoCommonAlpn,
+    /// The two sides share no TLS version or cipher suite.
+    Incompatible,
+    /// Any other TLS failure (see the error's source).
+    Other,
+}
+
+impl TlsCause {
+    fn describe(self) -> &'static str {
+        match self {
+            TlsCause::Expired => "certificate has expired",
+            TlsCause::NotYetValid => "certificate is not valid yet",
+            TlsCause::UnknownIssuer => "certificate issuer is unknown (untrusted)",
+            TlsCause::NameMismatch => "certificate is not valid for this name",
+            TlsCause::PinMismatch => "public key matches no pin",
+            TlsCause::Revoked => "certificate is revoked",
+            TlsCause::OcspStapleMissing => "server stapled no OCSP response",
+            TlsCause::OcspStapleInvalid => "stapled OCSP response is invalid",
+            TlsCause::BadCertificate => "certificate is unacceptable",
+            TlsCause::CertificateRequired => "client certificate required",
+            TlsCause::PeerRejected => "rejected by peer",
+            TlsCause::HandshakeTimeout => "handshake timed out",
+            TlsCause::NoCommonAlpn => "no ALPN protocol in common",
+            TlsCause::Incompatible => "no TLS version or cipher suite in common",
+            TlsCause::Other => "TLS failure",
+        }
+    }
+}
+
+impl fmt::Display for TlsCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
 /// The thing an operation was aimed at.
 #[derive(Debug, Clone)]
 enum Target {
@@ -109,6 +178,7 @@ struct Inner {
     op: &'static str,
     target: Option<Target>,
     detail: Option<String>,
+    tls_cause: Option<TlsCause>,
     source: Option<BoxError>,
 }
 
@@ -122,6 +192,7 @@ impl Error {
                 op,
                 target: None,
                 detail: None,
+                tls_cause: None,
                 source: None,
             }),
         }
@@ -156,6 +227,30 @@ impl Error {
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Error {
         self.inner.detail = Some(detail.into());
         self
+    }
+
+    /// A TLS error of `cause` while doing `op`.
+    #[cfg_attr(
+        not(feature = "tls"),
+        allow(dead_code, reason = "used by the tls module")
+    )]
+    pub(crate) fn tls(cause: TlsCause, op: &'static str) -> Error {
+        let mut err = Error::new(
+            if cause == TlsCause::HandshakeTimeout {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Tls
+            },
+            op,
+        );
+        err.inner.tls_cause = Some(cause);
+        err
+    }
+
+    /// Why TLS failed, for errors of kind [`ErrorKind::Tls`] (and the
+    /// [`ErrorKind::Timeout`] of a handshake that ran out of time).
+    pub fn tls_cause(&self) -> Option<TlsCause> {
+        self.inner.tls_cause
     }
 
     /// The broad class of this error.
@@ -215,9 +310,9 @@ impl Error {
         self.kind() == ErrorKind::Dns
     }
 
-    /// True if TLS failed.
+    /// True if TLS failed (including a handshake that timed out).
     pub fn is_tls(&self) -> bool {
-        self.kind() == ErrorKind::Tls
+        self.kind() == ErrorKind::Tls || self.inner.tls_cause.is_some()
     }
 
     /// True if the peer broke a protocol.
@@ -279,9 +374,10 @@ impl fmt::Display for Error {
             Some(Target::Name(name)) => write!(f, " {name}")?,
             None => {}
         }
-        match &inner.detail {
-            Some(detail) => write!(f, ": {detail}"),
-            None => write!(f, ": {}", inner.kind),
+        match (&inner.detail, inner.tls_cause) {
+            (Some(detail), _) => write!(f, ": {detail}"),
+            (None, Some(cause)) => write!(f, ": {cause}"),
+            (None, None) => write!(f, ": {}", inner.kind),
         }
     }
 }
@@ -297,6 +393,9 @@ impl fmt::Debug for Error {
         if let Some(detail) = &self.inner.detail {
             d.field("detail", detail);
         }
+        if let Some(cause) = &self.inner.tls_cause {
+            d.field("tls_cause", cause);
+        }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
         }
@@ -310,6 +409,21 @@ impl StdError for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<io::Error> for Error {
+    /// Classifies an I/O error from a tetsuo stream. A TLS stream reports
+    /// protocol failures as I/O errors (for example a TLS 1.3 server that
+    /// rejects the client's certificate after the client's handshake has
+    /// finished); those become [`ErrorKind::Tls`] with their
+    /// [`TlsCause`].
+    fn from(err: io::Error) -> Error {
+        #[cfg(feature = "tls")]
+        if err.get_ref().is_some_and(|e| e.is::<rustls::Error>()) {
+            return crate::tls::handshake_error("use TLS connection", err);
+        }
+        Error::io("use connection", err)
     }
 }
 

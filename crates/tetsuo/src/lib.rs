@@ -11,6 +11,8 @@
 //!
 //! - [`net`]: TCP, UDP and Unix sockets with their options, fd passing, peer
 //!   credentials, timeouts and deadlines.
+//! - [`tls`] (feature `tls`, on by default): TLS clients and servers on
+//!   rustls with SNI, ALPN, resumption, OCSP stapling, mTLS and pinning.
 //! - [`blocking`]: the same for code without an async runtime.
 //! - [`Error`]: the one error type, with [`ErrorKind`] and predicates.
 //!
@@ -46,11 +48,16 @@
 //!
 //! # Features
 //!
-//! None yet: the socket layer is always built. TLS, DNS, HTTP and WebSocket
-//! will arrive behind features so that the default build stays lean.
+//! - `tls` (default): the [`tls`] module (rustls with the ring provider).
+//! - `tls-webpki-roots` (default): Mozilla's root certificates compiled in.
+//! - `tls-native-roots`: the operating system's root certificates.
+//!
+//! The socket layer is always built.
 
 pub mod blocking;
 mod error;
 pub mod net;
+#[cfg(feature = "tls")]
+pub mod tls;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, TlsCause};

@@ -6,6 +6,9 @@
     reason = "each test file uses a different subset"
 )]
 
+#[cfg(feature = "tls")]
+pub mod pki;
+
 use std::net::SocketAddr;
 
 /// An ephemeral-port address on each loopback family: IPv4 and IPv6.
