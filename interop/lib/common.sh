@@ -46,11 +46,11 @@ tetsuo_bin() {
     echo "$TETSUO"
 }
 
-# start LOG CMD...: run CMD in the background, its stderr to LOG.
+# start LOG CMD...: run CMD in the background, its stdout and stderr to LOG.
 start() {
     local log=$1
     shift
-    "$@" 2>"$log" >/dev/null &
+    "$@" >"$log" 2>&1 </dev/null &
     STARTED_PIDS+=($!)
 }
 

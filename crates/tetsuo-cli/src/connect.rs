@@ -1,4 +1,5 @@
-//! `tetsuo connect`: stdin to a TCP connection, the connection to stdout.
+//! `tetsuo connect`: stdin to a TCP (or TLS) connection, the connection to
+//! stdout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -6,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tetsuo::net::TcpConnector;
-use tokio::io::{AsyncWriteExt, copy};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, copy};
+
+use crate::tls::ClientTlsArgs;
 
 /// Arguments of `tetsuo connect`.
 #[derive(Debug, Args)]
@@ -19,6 +22,8 @@ pub(crate) struct ConnectArgs {
     /// Tell the connection story on stderr.
     #[arg(short, long)]
     verbose: bool,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 /// Resolves the target, connects to its addresses in turn, then copies
@@ -35,6 +40,12 @@ pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         let list: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
         eprintln!("* resolved {} to {}", args.target, list.join(", "));
     }
+    // TLS settings are checked before any connection is made.
+    let tls = if args.tls.tls {
+        Some(args.tls.connector()?)
+    } else {
+        None
+    };
     let connector = TcpConnector::new().nodelay(true).connect_timeout(timeout);
     let mut last_error = None;
     let mut stream = None;
@@ -68,7 +79,46 @@ pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         );
     }
 
-    let (mut from_peer, mut to_peer) = stream.into_split();
+    let Some(connector) = tls else {
+        return pump(stream, args.verbose).await;
+    };
+    let name = match &args.tls.sni {
+        Some(name) => name.clone(),
+        None => host_of(&args.target).to_owned(),
+    };
+    let tls = connector.connect(&name, stream).await?;
+    if args.verbose {
+        let info = tls.info();
+        let alpn = info.alpn_protocol().map(String::from_utf8_lossy);
+        eprintln!(
+            "* TLS {} {} ALPN {} server name {} resumed {}",
+            info.version(),
+            info.cipher_suite(),
+            alpn.as_deref().unwrap_or("none"),
+            info.server_name().unwrap_or("none"),
+            if info.is_resumed() { "yes" } else { "no" },
+        );
+        match info.ocsp_response() {
+            Some(der) if info.ocsp_verified() => {
+                eprintln!(
+                    "* OCSP staple: {} bytes, verified: certificate good",
+                    der.len()
+                )
+            }
+            Some(der) => eprintln!("* OCSP staple: {} bytes, not verified", der.len()),
+            None => eprintln!("* OCSP staple: none"),
+        }
+    }
+    pump(tls, args.verbose).await
+}
+
+/// Copies stdin to `stream` and `stream` to stdout, half-closing at the end
+/// of stdin, until the peer closes.
+async fn pump<S>(stream: S, verbose: bool) -> anyhow::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut from_peer, mut to_peer) = tokio::io::split(stream);
     let upload = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let sent = copy(&mut stdin, &mut to_peer).await;
@@ -79,20 +129,28 @@ pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let mut stdout = tokio::io::stdout();
     let received = copy(&mut from_peer, &mut stdout).await;
     stdout.flush().await.context("write to stdout")?;
-    received.context("receive from peer")?;
+    // A TLS failure after the handshake (say, a rejected client
+    // certificate) arrives here as an I/O error: classify it.
+    received.map_err(tetsuo::Error::from)?;
     if upload.is_finished() {
         upload
             .await
             .context("stdin task")?
-            .context("send stdin to peer")?;
+            .map_err(tetsuo::Error::from)?;
     } else {
         // The peer closed first; stdin is still open. Nothing more can be sent.
         upload.abort();
     }
-    if args.verbose {
+    if verbose {
         eprintln!("* connection closed by peer");
     }
     Ok(())
+}
+
+/// The host part of HOST:PORT, without IPv6 brackets.
+fn host_of(target: &str) -> &str {
+    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// HOST:PORT to addresses, through the system resolver.

@@ -1,4 +1,5 @@
-//! `tetsuo echo` and, until HTTP lands, `tetsuo serve`: echo services.
+//! `tetsuo echo` and, until HTTP lands, `tetsuo serve`: echo services over
+//! TCP, TLS, UDP and Unix sockets.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tetsuo::net::{TcpListenerBuilder, UdpBuilder};
-use tokio::io::AsyncWriteExt;
+use tetsuo::tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+use crate::tls::ServerTlsArgs;
 
 /// Arguments of `tetsuo echo`.
 #[derive(Debug, Args)]
@@ -15,70 +20,115 @@ pub(crate) struct EchoArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
     listen: Vec<SocketAddr>,
     /// Echo UDP datagrams instead of TCP streams.
-    #[arg(long, conflicts_with = "unix")]
+    #[arg(long, conflicts_with_all = ["unix", "tls"])]
     udp: bool,
     /// Listen on this Unix socket path (or @name for a Linux abstract name)
     /// instead of TCP; a stale socket file is replaced.
     #[arg(long, value_name = "PATH")]
     unix: Option<String>,
+    /// Speak TLS on the TCP listeners (SIGHUP reloads --cert/--key/--ocsp-response).
+    #[arg(long)]
+    tls: bool,
+    #[command(flatten)]
+    tls_args: ServerTlsArgs,
 }
 
 /// Arguments of `tetsuo serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on (repeatable); port 0 picks a free port.
+    /// Plain TCP address to listen on (repeatable); port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: Vec<SocketAddr>,
+    /// TLS address to listen on (repeatable; with --tls the default is
+    /// 127.0.0.1:8443).
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Vec<SocketAddr>,
+    /// Serve TLS too (SIGHUP reloads --cert/--key/--ocsp-response).
+    #[arg(long)]
+    tls: bool,
+    #[command(flatten)]
+    tls_args: ServerTlsArgs,
 }
 
-/// `tetsuo serve`: HTTP is not built yet, so this serves TCP echo and says so.
+const ECHO: &str = "tetsuo echo";
+const SERVE: &str = "tetsuo serve";
+
+/// `tetsuo serve`: HTTP is not built yet, so this serves TCP (and TLS) echo
+/// and says so.
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    eprintln!("tetsuo serve: HTTP is not available yet; serving TCP echo instead");
-    run(EchoArgs {
-        listen: args.listen,
-        udp: false,
-        unix: None,
-    })
-    .await
+    eprintln!("{SERVE}: HTTP is not available yet; serving echo instead");
+    let mut tls_listen = args.tls_listen;
+    if args.tls && tls_listen.is_empty() {
+        tls_listen.push("127.0.0.1:8443".parse().expect("a valid literal address"));
+    }
+    let acceptor = if tls_listen.is_empty() {
+        None
+    } else {
+        Some(args.tls_args.acceptor(SERVE)?)
+    };
+    let mut tasks = JoinSet::new();
+    for addr in &args.listen {
+        spawn_tcp(&mut tasks, *addr, None, SERVE)?;
+    }
+    for addr in &tls_listen {
+        spawn_tcp(&mut tasks, *addr, acceptor.clone(), SERVE)?;
+    }
+    supervise(tasks, acceptor.map(|a| (a, args.tls_args)), None, SERVE).await
 }
 
 /// Runs the echo service until SIGINT or SIGTERM.
 pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = JoinSet::new();
     let mut cleanup = None;
+    let acceptor = if args.tls {
+        Some(args.tls_args.acceptor(ECHO)?)
+    } else {
+        None
+    };
     if let Some(path) = &args.unix {
-        cleanup = serve_unix(&mut tasks, path)?;
+        cleanup = serve_unix(&mut tasks, path, acceptor.clone())?;
     } else {
         for addr in &args.listen {
             if args.udp {
                 let sock = UdpBuilder::new(*addr).bind()?;
-                eprintln!("tetsuo echo: listening on udp://{}", sock.local_addr()?);
+                eprintln!("{ECHO}: listening on udp://{}", sock.local_addr()?);
                 tasks.spawn(echo_datagrams(sock));
             } else {
-                let listener = TcpListenerBuilder::new(*addr).nodelay(true).bind()?;
-                eprintln!("tetsuo echo: listening on tcp://{}", listener.local_addr()?);
-                tasks.spawn(async move {
-                    loop {
-                        match listener.accept().await {
-                            Ok((stream, _)) => {
-                                tokio::spawn(echo_stream(stream));
-                            }
-                            // Out of descriptors or a connection reset before
-                            // accept: keep serving the others.
-                            Err(e) => eprintln!("tetsuo echo: accept: {e}"),
-                        }
-                    }
-                });
+                spawn_tcp(&mut tasks, *addr, acceptor.clone(), ECHO)?;
             }
         }
     }
-    let outcome = tokio::select! {
-        done = tasks.join_next() => match done {
-            Some(Ok(result)) => result,
-            Some(Err(e)) => Err(e.into()),
-            None => Ok(()),
-        },
-        signal = shutdown_signal() => signal,
+    supervise(tasks, acceptor.map(|a| (a, args.tls_args)), cleanup, ECHO).await
+}
+
+/// Waits for a listener to fail or a signal to stop; reloads TLS material
+/// on SIGHUP. Removes `cleanup` (a socket file) on the way out.
+async fn supervise(
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    tls: Option<(TlsAcceptor, ServerTlsArgs)>,
+    cleanup: Option<PathBuf>,
+    who: &str,
+) -> anyhow::Result<()> {
+    let mut signals = Signals::new()?;
+    let outcome = loop {
+        tokio::select! {
+            done = tasks.join_next() => break match done {
+                Some(Ok(result)) => result,
+                Some(Err(e)) => Err(e.into()),
+                None => Ok(()),
+            },
+            signal = signals.next() => match signal? {
+                Signal::Stop => break Ok(()),
+                Signal::Reload => if let Some((acceptor, args)) = &tls {
+                    match args.reload(acceptor, who) {
+                        Ok(true) => eprintln!("{who}: reloaded certificate, key and OCSP response"),
+                        Ok(false) => eprintln!("{who}: nothing to reload (generated certificate)"),
+                        // A bad file must not take the running service down.
+                        Err(e) => eprintln!("{who}: reload failed, keeping the old certificate: {e:#}"),
+                    }
+                },
+            },
+        }
     };
     if let Some(file) = cleanup {
         let _ = std::fs::remove_file(file);
@@ -86,10 +136,55 @@ pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
     outcome
 }
 
+/// Listens on `addr` and echoes every connection, after a TLS handshake when
+/// `tls` is given.
+fn spawn_tcp(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    who: &'static str,
+) -> anyhow::Result<()> {
+    let listener = TcpListenerBuilder::new(addr).nodelay(true).bind()?;
+    let scheme = if tls.is_some() { "tls" } else { "tcp" };
+    eprintln!("{who}: listening on {scheme}://{}", listener.local_addr()?);
+    tasks.spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    tokio::spawn(echo_connection(stream, tls.clone(), peer.to_string(), who));
+                }
+                // Out of descriptors or a connection reset before accept:
+                // keep serving the others.
+                Err(e) => eprintln!("{who}: accept: {e}"),
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn echo_connection<S>(stream: S, tls: Option<TlsAcceptor>, peer: String, who: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let result = match tls {
+        None => echo_stream(stream).await.map_err(tetsuo::Error::from),
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(tls) => echo_stream(tls).await.map_err(tetsuo::Error::from),
+            Err(e) => Err(e),
+        },
+    };
+    // Peers that simply disconnect are not worth a line.
+    if let Err(e) = result
+        && !e.is_closed()
+    {
+        eprintln!("{who}: {peer}: {e}");
+    }
+}
+
 /// Echoes one stream until the peer half-closes, then closes our side.
 async fn echo_stream<S>(stream: S) -> std::io::Result<()>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+    S: AsyncRead + AsyncWrite,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     tokio::io::copy(&mut reader, &mut writer).await?;
@@ -102,7 +197,7 @@ async fn echo_datagrams(sock: tokio::net::UdpSocket) -> anyhow::Result<()> {
         let (n, from) = sock.recv_from(&mut buf).await.context("receive datagram")?;
         // A peer that vanished (ICMP unreachable) must not stop the service.
         if let Err(e) = sock.send_to(&buf[..n], from).await {
-            eprintln!("tetsuo echo: send to {from}: {e}");
+            eprintln!("{ECHO}: send to {from}: {e}");
         }
     }
 }
@@ -110,15 +205,21 @@ async fn echo_datagrams(sock: tokio::net::UdpSocket) -> anyhow::Result<()> {
 /// Starts the Unix echo listener; returns the socket file to remove at exit.
 #[cfg(unix)]
 fn serve_unix(
-    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
     spec: &str,
+    tls: Option<TlsAcceptor>,
 ) -> anyhow::Result<Option<PathBuf>> {
     let (listener, file) = bind_unix(spec)?;
-    eprintln!("tetsuo echo: listening on unix:{spec}");
+    eprintln!("{ECHO}: listening on unix:{spec}");
     tasks.spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.context("accept")?;
-            tokio::spawn(echo_stream(stream));
+            tokio::spawn(echo_connection(
+                stream,
+                tls.clone(),
+                "unix peer".to_owned(),
+                ECHO,
+            ));
         }
     });
     Ok(file)
@@ -126,8 +227,9 @@ fn serve_unix(
 
 #[cfg(not(unix))]
 fn serve_unix(
-    _: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    _: &mut JoinSet<anyhow::Result<()>>,
     _: &str,
+    _: Option<TlsAcceptor>,
 ) -> anyhow::Result<Option<PathBuf>> {
     anyhow::bail!("Unix domain sockets are not available on this platform")
 }
@@ -154,19 +256,50 @@ fn bind_unix(spec: &str) -> anyhow::Result<(tokio::net::UnixListener, Option<Pat
     Ok((unix::bind(&addr)?, file))
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// What a signal asks of the service.
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGINT/SIGTERM (stop) and SIGHUP (reload).
 #[cfg(unix)]
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("wait for SIGINT"),
-        _ = term.recv() => Ok(()),
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("install SIGTERM handler")?,
+            hup: signal(SignalKind::hangup()).context("install SIGHUP handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Signal> {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("wait for SIGINT").map(|()| Signal::Stop),
+            _ = self.term.recv() => Ok(Signal::Stop),
+            _ = self.hup.recv() => Ok(Signal::Reload),
+        }
     }
 }
 
-/// Resolves on Ctrl-C.
+/// Ctrl-C (stop).
 #[cfg(not(unix))]
-async fn shutdown_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await.context("wait for Ctrl-C")
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Signal> {
+        tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
+        Ok(Signal::Stop)
+    }
 }

@@ -3,6 +3,7 @@
 
 mod connect;
 mod echo;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -52,14 +53,32 @@ fn main() -> ExitCode {
 }
 
 /// Prints one line to stderr and picks an exit code (curl's where one fits:
-/// 6 = could not resolve, 7 = could not connect, 28 = timed out).
+/// 6 = could not resolve, 7 = could not connect, 28 = timed out, 35 = TLS
+/// handshake failed, 60 = server certificate not accepted, 90 = pin
+/// mismatch).
 fn fail(err: &anyhow::Error) -> ExitCode {
     let (message, code) = match err.downcast_ref::<tetsuo::Error>() {
         Some(e) => {
-            let code = match e.kind() {
-                tetsuo::ErrorKind::Dns => 6,
-                tetsuo::ErrorKind::Refused => 7,
-                tetsuo::ErrorKind::Timeout => 28,
+            use tetsuo::TlsCause as C;
+            let code = match (e.kind(), e.tls_cause()) {
+                (tetsuo::ErrorKind::Dns, _) => 6,
+                (tetsuo::ErrorKind::Refused, _) => 7,
+                (tetsuo::ErrorKind::Timeout, _) => 28,
+                (_, Some(C::PinMismatch)) => 90,
+                (
+                    _,
+                    Some(
+                        C::Expired
+                        | C::NotYetValid
+                        | C::UnknownIssuer
+                        | C::NameMismatch
+                        | C::Revoked
+                        | C::OcspStapleMissing
+                        | C::OcspStapleInvalid
+                        | C::BadCertificate,
+                    ),
+                ) => 60,
+                (_, Some(_)) => 35,
                 _ => 1,
             };
             // The kind's own words are vague for these; the OS's are not.

@@ -1,70 +1,13 @@
 //! `tetsuo echo`, `tetsuo serve` and `tetsuo connect`, run as the user runs
 //! them: as processes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::io::{Read, Write};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tetsuo");
-
-/// A running `tetsuo` server, killed when dropped.
-struct Server {
-    child: Child,
-    /// What it printed as its listening address (after "listening on ").
-    endpoint: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut endpoint = None;
-        let mut line = String::new();
-        while endpoint.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
-            endpoint = line
-                .trim_end()
-                .split("listening on ")
-                .nth(1)
-                .map(str::to_owned);
-            line.clear();
-        }
-        let endpoint = endpoint.expect("server never said where it listens");
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Server { child, endpoint }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        let (_, addr) = self.endpoint.split_once("://").unwrap();
-        addr.parse().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn connect(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("connect")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+use support::{BIN, Server, connect};
 
 #[test]
 fn connect_round_trips_through_tcp_echo() {
