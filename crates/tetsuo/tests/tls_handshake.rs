@@ -555,3 +555,22 @@ async fn mismatched_key_and_certificate_are_refused() {
     assert!(err.is_invalid_input(), "{err}");
     assert!(err.to_string().contains("does not belong"), "{err}");
 }
+
+#[cfg(feature = "tls-native-roots")]
+#[tokio::test]
+async fn system_roots_load_and_do_not_trust_a_private_ca() {
+    let ca = Ca::root("Test Root");
+    let leaf = ca.server(&["localhost"], Validity::Current);
+    let system = TlsConnector::builder()
+        .webpki_roots(false)
+        .native_roots(true);
+    let (client, _) = one(presenting(&leaf), system, "localhost").await;
+    assert_eq!(cause(client), Some(TlsCause::UnknownIssuer));
+    // Adding the private CA on top of the system store makes it work.
+    let both = TlsConnector::builder()
+        .webpki_roots(false)
+        .native_roots(true)
+        .add_ca_der(ca.der());
+    let (client, _) = one(presenting(&leaf), both, "localhost").await;
+    client.unwrap();
+}
