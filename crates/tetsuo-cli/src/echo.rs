@@ -153,13 +153,18 @@ fn spawn_tcp(
                 Ok((stream, peer)) => {
                     tokio::spawn(echo_connection(stream, tls.clone(), peer.to_string(), who));
                 }
-                // Out of descriptors or a connection reset before accept:
-                // keep serving the others.
-                Err(e) => eprintln!("{who}: accept: {e}"),
+                Err(e) => accept_failed(who, &e).await,
             }
         }
     });
     Ok(())
+}
+
+/// Out of descriptors, or a connection reset before accept: say so, pause
+/// briefly (so a persistent failure does not spin), and keep serving.
+async fn accept_failed(who: &str, e: &std::io::Error) {
+    eprintln!("{who}: accept: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
 async fn echo_connection<S>(stream: S, tls: Option<TlsAcceptor>, peer: String, who: &str)
@@ -213,13 +218,13 @@ fn serve_unix(
     eprintln!("{ECHO}: listening on unix:{spec}");
     tasks.spawn(async move {
         loop {
-            let (stream, _) = listener.accept().await.context("accept")?;
-            tokio::spawn(echo_connection(
-                stream,
-                tls.clone(),
-                "unix peer".to_owned(),
-                ECHO,
-            ));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let peer = "unix peer".to_owned();
+                    tokio::spawn(echo_connection(stream, tls.clone(), peer, ECHO));
+                }
+                Err(e) => accept_failed(ECHO, &e).await,
+            }
         }
     });
     Ok(file)

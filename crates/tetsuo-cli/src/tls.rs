@@ -85,11 +85,20 @@ impl ServerTlsArgs {
     /// Re-reads --cert/--key/--ocsp-response into `acceptor` (on SIGHUP).
     /// A generated certificate is kept as it is.
     pub(crate) fn reload(&self, acceptor: &TlsAcceptor, who: &str) -> anyhow::Result<bool> {
-        if self.cert.is_none() {
-            return Ok(false);
+        if self.cert.is_some() {
+            acceptor.set_identity(self.identity(who)?)?;
+            return Ok(true);
         }
-        acceptor.set_identity(self.identity(who)?)?;
-        Ok(true)
+        // A generated certificate stays; its staple can still change.
+        match &self.ocsp_response {
+            Some(path) => {
+                let der =
+                    std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+                acceptor.set_ocsp_response(None, Some(der))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

@@ -119,3 +119,10 @@ fn several_descriptors_travel_in_one_message() {
         assert_eq!(text, format!("file {i}"));
     }
 }
+
+#[test]
+fn an_empty_receive_buffer_is_refused() {
+    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let err = fd::recv_fds_blocking(&b, &mut [], &mut Vec::new()).unwrap_err();
+    assert!(err.is_invalid_input(), "{err:?}");
+}

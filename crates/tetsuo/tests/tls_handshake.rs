@@ -574,3 +574,35 @@ async fn system_roots_load_and_do_not_trust_a_private_ca() {
     let (client, _) = one(presenting(&leaf), both, "localhost").await;
     client.unwrap();
 }
+
+#[tokio::test]
+async fn a_lookalike_issuer_cannot_vouch_for_a_staple() {
+    // The server sends, after its leaf, a certificate that carries the real
+    // CA's name but the attacker's key, and a "good" staple signed by that
+    // key. Chain validation ignores the lookalike; the OCSP check must too.
+    let ca = Ca::root("Test Root");
+    let lookalike = Ca::root("Test Root");
+    let mut leaf = ca.server(&["localhost"], Validity::Current);
+    leaf.chain.push(lookalike.der());
+    let forged = lookalike.ocsp(&leaf, true, -1, 3);
+    let server = TlsAcceptor::builder().identity(leaf.identity().with_ocsp(forged));
+    let (client, _) = one(server, trusting(&ca).require_ocsp_staple(true), "localhost").await;
+    assert_eq!(cause(client), Some(TlsCause::OcspStapleInvalid));
+}
+
+#[tokio::test]
+async fn danger_mode_still_enforces_pins_and_staples() {
+    let other = Ca::root("Other Root");
+    let leaf = other.server(&["localhost"], Validity::Current);
+    let wrong = Pin::of_certificate(&other.der()).unwrap();
+    let danger = || TlsConnector::builder().danger_accept_invalid_certs(true);
+    let (client, _) = one(presenting(&leaf), danger().pin(wrong), "localhost").await;
+    assert_eq!(cause(client), Some(TlsCause::PinMismatch));
+    let (client, _) = one(
+        presenting(&leaf),
+        danger().require_ocsp_staple(true),
+        "localhost",
+    )
+    .await;
+    assert_eq!(cause(client), Some(TlsCause::OcspStapleMissing));
+}

@@ -105,8 +105,14 @@ where
             },
             None => None,
         };
-        // A zero timeval means "wait forever" to the kernel: never pass one.
-        let floor = |d: Duration| d.max(Duration::from_micros(1));
+        // A zero timeout means "wait forever" to the OS: never pass one.
+        // Windows counts whole milliseconds, Unix microseconds.
+        let min = if cfg!(windows) {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_micros(1)
+        };
+        let floor = |d: Duration| d.max(min);
         Ok(match (timeout, left) {
             (Some(a), Some(b)) => Some(floor(a.min(b))),
             (a, b) => a.or(b).map(floor),
@@ -154,6 +160,7 @@ where
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.budget(self.write_timeout)?;
         self.io.flush()
     }
 }

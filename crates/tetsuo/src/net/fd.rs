@@ -59,7 +59,11 @@ fn raw_send(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Re
 }
 
 fn raw_recv(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
-    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    // Room for the most descriptors a message can carry, and for the
+    // credentials a socket with SO_PASSCRED also receives, so the kernel
+    // never has to truncate.
+    let mut space =
+        vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS), ScmCredentials(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = rustix::net::recvmsg(
         sock,
@@ -115,7 +119,20 @@ pub fn send_fds_blocking(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -
 /// to `fds`, blocking the calling thread. Returns the number of bytes read (0
 /// at end of stream).
 pub fn recv_fds_blocking(sock: impl AsFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> Result<usize> {
+    check_recv(buf)?;
     raw_recv(sock.as_fd(), buf, fds).map_err(recv_error)
+}
+
+/// An empty buffer would make every read look like end of stream.
+fn check_recv(buf: &[u8]) -> Result<()> {
+    if buf.is_empty() {
+        return Err(
+            Error::new(ErrorKind::InvalidInput, "receive descriptors from")
+                .with_name("Unix socket")
+                .with_detail("the receive buffer is empty"),
+        );
+    }
+    Ok(())
 }
 
 /// Sends `data` and the descriptors `fds` over a connected tokio Unix stream.
@@ -148,6 +165,7 @@ pub async fn recv_fds(
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> Result<usize> {
+    check_recv(buf)?;
     sock.async_io(Interest::READABLE, || raw_recv(sock.as_fd(), buf, fds))
         .await
         .map_err(recv_error)

@@ -30,7 +30,7 @@ mod tcp;
 mod timeout;
 mod udp;
 
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod fd;
 #[cfg(target_os = "linux")]
 pub mod linux;

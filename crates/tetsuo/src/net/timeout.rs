@@ -18,7 +18,9 @@ use tokio::time::{Instant, Sleep};
 #[derive(Debug)]
 struct Timer {
     timeout: Option<Duration>,
-    sleep: Pin<Box<Sleep>>,
+    /// Created on first use, so that a stream without timeouts needs no
+    /// runtime timer (nor a runtime to be wrapped).
+    sleep: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
@@ -26,7 +28,7 @@ impl Timer {
     fn new() -> Timer {
         Timer {
             timeout: None,
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            sleep: None,
             armed: false,
         }
     }
@@ -47,10 +49,16 @@ impl Timer {
                     None => return Poll::Pending,
                 },
             };
-            self.sleep.as_mut().reset(expiry);
+            match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().reset(expiry),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(expiry))),
+            }
             self.armed = true;
         }
-        ready!(self.sleep.as_mut().poll(cx));
+        let Some(sleep) = &mut self.sleep else {
+            return Poll::Pending;
+        };
+        ready!(sleep.as_mut().poll(cx));
         self.armed = false;
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -274,6 +282,13 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         client.set_deadline(None);
         client.flush().await.unwrap();
+    }
+
+    #[test]
+    fn wrapping_needs_no_runtime() {
+        let (client, _server) = tokio::io::duplex(8);
+        let stream = TimeoutStream::new(client);
+        assert_eq!(stream.read_timeout(), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -142,7 +142,9 @@ impl TlsConnectorBuilder {
 
     /// Accepts any certificate, valid or not, for any name. The handshake
     /// still proves the server holds the certificate's key, but nothing
-    /// proves who the server is: for tests and debugging only.
+    /// proves who the server is: for tests and debugging only. Pins and
+    /// [`require_ocsp_staple`](Self::require_ocsp_staple), if set, are still
+    /// enforced.
     pub fn danger_accept_invalid_certs(mut self, on: bool) -> Self {
         self.danger_accept_invalid_certs = on;
         self
@@ -150,7 +152,10 @@ impl TlsConnectorBuilder {
 
     /// Rejects servers that staple no OCSP response, or one that is not
     /// valid and current. (A valid staple saying *revoked* is always
-    /// rejected.)
+    /// rejected.) Session resumption is turned off, since a resumed session
+    /// carries no staple. With [`chain_validation(false)`](Self::chain_validation)
+    /// the staple's issuer is whatever the server sends, so the check then
+    /// proves little.
     pub fn require_ocsp_staple(mut self, on: bool) -> Self {
         self.require_ocsp_staple = on;
         self
@@ -260,7 +265,9 @@ impl TlsConnectorBuilder {
         };
         config.alpn_protocols = self.alpn;
         config.enable_sni = self.sni;
-        config.resumption = if self.session_cache_size == 0 {
+        // A resumed session carries no staple and skips every certificate
+        // check: when staples are required, every handshake is a full one.
+        config.resumption = if self.session_cache_size == 0 || self.require_ocsp_staple {
             Resumption::disabled()
         } else {
             Resumption::in_memory_sessions(self.session_cache_size)

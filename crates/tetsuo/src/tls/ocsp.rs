@@ -11,7 +11,8 @@
 //!
 //! The issuer must be among the certificates the server sent or the CA
 //! certificates added to the client explicitly (built-in root stores carry
-//! keys, not certificates, and cannot be searched here).
+//! keys, not certificates, and cannot be searched here), and is recognised by
+//! name *and* by its signature on the certificate.
 
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
@@ -81,10 +82,25 @@ fn check_inner(
     let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).map_err(malformed)?;
 
     let leaf = Certificate::from_der(leaf).map_err(|e| format!("malformed certificate: {e}"))?;
+    // The issuer is the candidate that carries the leaf's issuer name *and*
+    // whose key signed the leaf: a name alone can be claimed by anyone.
+    let leaf_tbs = leaf.tbs_certificate.to_der().map_err(malformed)?;
+    let leaf_sig = leaf
+        .signature
+        .as_bytes()
+        .ok_or("certificate signature malformed")?;
     let issuer = candidates
         .iter()
         .filter_map(|der| Certificate::from_der(der).ok())
-        .find(|c| c.tbs_certificate.subject == leaf.tbs_certificate.issuer)
+        .find(|c| {
+            c.tbs_certificate.subject == leaf.tbs_certificate.issuer
+                && verify(
+                    &leaf.signature_algorithm.oid,
+                    &c.tbs_certificate.subject_public_key_info,
+                    &leaf_tbs,
+                    leaf_sig,
+                )
+        })
         .ok_or("the certificate's issuer is not available to check the response")?;
     let issuer_spki = &issuer.tbs_certificate.subject_public_key_info;
 
