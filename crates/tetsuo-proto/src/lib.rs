@@ -19,3 +19,5 @@
 //! exists today.
 
 #![forbid(unsafe_code)]
+
+pub mod h1;
