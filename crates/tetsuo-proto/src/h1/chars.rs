@@ -1,5 +1,5 @@
-//! Byte classes of RFC 9110/9112/3986, as lookup tables, and word-at-a-time
-//! scans for the long runs (targets, field values).
+//! Byte classes of RFC 9110/9112/3986, as lookup tables, and a
+//! word-at-a-time scan for the long runs of field values.
 
 /// `tchar` (RFC 9110 §5.6.2): what tokens (methods, field names) are made of.
 pub(crate) static TCHAR: [bool; 256] = {
@@ -67,6 +67,45 @@ pub(crate) static URI: [bool; 256] = {
     t
 };
 
+/// Request-target bytes other than `%` (scanned in runs; `%` is checked for
+/// its two hex digits).
+pub(crate) static URI_PLAIN: [bool; 256] = {
+    let mut t = URI;
+    t[b'%' as usize] = false;
+    t
+};
+
+/// `reg-name` bytes of a host (RFC 3986 §3.2.2: unreserved, sub-delims,
+/// and `%` of pct-encoded).
+pub(crate) static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    t
+};
+
 /// Field-value bytes (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
 pub(crate) static FIELD_VALUE: [bool; 256] = {
     let mut t = [false; 256];
@@ -81,17 +120,19 @@ pub(crate) static FIELD_VALUE: [bool; 256] = {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// True if any byte of `w` is below `n` (n <= 128; exact as a whole-word test).
+/// Per-byte flags (the high bit of each byte) for bytes of `w` below `n`
+/// (n <= 128). Flags above the lowest flagged byte may be spurious; the
+/// lowest one is exact.
 #[inline(always)]
-fn has_less(w: u64, n: u8) -> bool {
-    w.wrapping_sub(ONES * n as u64) & !w & HIGHS != 0
+fn less_mask(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * n as u64) & !w & HIGHS
 }
 
-/// True if any byte of `w` equals `b`.
+/// Per-byte flags for bytes of `w` equal to `b` (lowest one exact).
 #[inline(always)]
-fn has_byte(w: u64, b: u8) -> bool {
+fn eq_mask(w: u64, b: u8) -> u64 {
     let x = w ^ (ONES * b as u64);
-    x.wrapping_sub(ONES) & !x & HIGHS != 0
+    x.wrapping_sub(ONES) & !x & HIGHS
 }
 
 /// The length of the leading run of `s` in which every byte is a plain
@@ -104,37 +145,25 @@ pub(crate) fn plain_value_run(s: &[u8]) -> usize {
         let w = u64::from_le_bytes([
             chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
         ]);
-        if has_less(w, 0x20) || has_byte(w, 0x7f) {
-            break;
+        let stop = less_mask(w, 0x20) | eq_mask(w, 0x7f);
+        if stop != 0 {
+            // Little-endian: the lowest flag is the first stopping byte.
+            return i + (stop.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < s.len() && s[i] >= 0x20 && s[i] != 0x7f {
-        i += 1;
-    }
-    i
+    i + s[i..]
+        .iter()
+        .position(|&b| b < 0x20 || b == 0x7f)
+        .unwrap_or(s.len() - i)
 }
 
-/// The length of the leading run of `s` made of bytes 0x21..=0x7e other
-/// than `#`, `"`, `<`, `>`, `\\`, `^`, `` ` ``, `{`, `|`, `}` (a fast
-/// pre-scan; the caller checks the exact URI class on the run).
-#[inline]
-pub(crate) fn visible_run(s: &[u8]) -> usize {
-    let mut i = 0;
-    for chunk in s.chunks_exact(8) {
-        let w = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        // Stop at SP and below, DEL, and anything >= 0x80.
-        if has_less(w, 0x21) || has_byte(w, 0x7f) || w & HIGHS != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while i < s.len() && s[i] > 0x20 && s[i] < 0x7f {
-        i += 1;
-    }
-    i
+/// The length of the leading run of `s` whose bytes are in `table`.
+#[inline(always)]
+pub(crate) fn run(s: &[u8], table: &[bool; 256]) -> usize {
+    s.iter()
+        .position(|&b| !table[b as usize])
+        .unwrap_or(s.len())
 }
 
 #[cfg(test)]
@@ -148,17 +177,10 @@ mod tests {
             .unwrap_or(s.len())
     }
 
-    fn visible_run_slow(s: &[u8]) -> usize {
-        s.iter()
-            .position(|&b| !(0x21..0x7f).contains(&b))
-            .unwrap_or(s.len())
-    }
-
     proptest! {
         #[test]
         fn word_scans_match_byte_scans(s in proptest::collection::vec(any::<u8>(), 0..64)) {
             prop_assert_eq!(plain_value_run(&s), plain_value_run_slow(&s));
-            prop_assert_eq!(visible_run(&s), visible_run_slow(&s));
         }
 
         #[test]
@@ -166,7 +188,6 @@ mod tests {
             s in proptest::collection::vec(prop_oneof![9 => 0x20u8..0x7f, 1 => any::<u8>()], 0..64)
         ) {
             prop_assert_eq!(plain_value_run(&s), plain_value_run_slow(&s));
-            prop_assert_eq!(visible_run(&s), visible_run_slow(&s));
         }
     }
 

@@ -1,18 +1,16 @@
 //! Parsing request and response heads (RFC 9112 §2–5, RFC 9110 §5).
 //!
-//! [`HeadParser`] first looks for the end of the head (the empty line),
-//! resuming where it stopped when more bytes arrive, so a head fed byte by
-//! byte is scanned once; limits are enforced while it is still partial. Then
-//! it parses the complete head in one pass into a [`Head`]: spans into the
-//! caller's buffer, no copies, no allocation per field (the field list is a
-//! vector reused from message to message). The same pass records what the
-//! framing and the connection need (Content-Length, Transfer-Encoding,
-//! Connection, Host, Expect, Upgrade) and applies the strictness rules
-//! listed on [`Error`].
+//! [`HeadParser`] parses a head line by line, in one pass when the whole head
+//! is at hand, resuming at the first incomplete line when it is not, into a
+//! [`Head`]: spans into the caller's buffer, no copies, no allocation per
+//! field (the field list is a vector reused from message to message). The
+//! same pass records what the framing and the connection need
+//! (Content-Length, Transfer-Encoding, Connection, Host, Expect, Upgrade) and
+//! applies the strictness rules listed on [`Error`].
 
 use http::{StatusCode, Version};
 
-use super::chars::{FIELD_VALUE, TCHAR, URI, plain_value_run, visible_run};
+use super::chars::{FIELD_VALUE, REG_NAME, TCHAR, URI_PLAIN, plain_value_run, run};
 use super::{Error, Limits};
 
 /// A byte range within the buffer a head was parsed from.
@@ -193,20 +191,39 @@ pub enum Status {
 /// assert_eq!(req.header("accept"), Some(&b"*/*"[..]));
 /// parser.reset();
 /// ```
+///
+/// # How it scans
+///
+/// Lines are parsed left to right, each as soon as it is complete, so the
+/// first violation in byte order is the one reported, however the input is
+/// split. Limits are windows: a line may not extend past its limit, nor the
+/// head past [`Limits::max_head`]; running into a window's edge is the limit
+/// error. After an incomplete line, the parser only looks for its LF in the
+/// new bytes before parsing it again, so a head fed byte by byte costs
+/// linear time.
 #[derive(Debug, Clone)]
 pub struct HeadParser {
     kind: Kind,
     limits: Limits,
     head: Head,
-    /// Where the next search for LF starts.
+    stage: Stage,
+    /// Where the next unparsed line starts.
+    pos: usize,
+    /// How far the search for the current line's LF has looked.
     scanned: usize,
-    /// Where the start line begins, once leading empty lines are skipped.
-    first_line: Option<usize>,
-    /// Where the current (unterminated) line starts.
-    line_start: usize,
-    /// How many lines of the head have ended so far.
-    lines: usize,
+    framing: FramingFields,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Empty lines before a request-line (RFC 9112 §2.2).
+    Leading,
+    StartLine,
+    Fields,
+}
+
+/// What stopped a bounded parse: the end of the bytes at hand.
+type More<T> = Result<Option<T>, Error>;
 
 impl HeadParser {
     /// A parser for heads of `kind`, enforcing `limits`.
@@ -216,10 +233,10 @@ impl HeadParser {
             kind,
             limits,
             head: Head::empty(capacity),
+            stage: Stage::Leading,
+            pos: 0,
             scanned: 0,
-            first_line: None,
-            line_start: 0,
-            lines: 0,
+            framing: FramingFields::default(),
         }
     }
 
@@ -234,23 +251,147 @@ impl HeadParser {
         self.head.fields.clear();
         self.head.meta = Meta::default();
         self.head.len = 0;
+        self.stage = Stage::Leading;
+        self.pos = 0;
         self.scanned = 0;
-        self.first_line = None;
-        self.line_start = 0;
-        self.lines = 0;
+        self.framing = FramingFields::default();
     }
 
-    /// Parses the head at the start of `buf`. Call again with the same
-    /// buffer, extended, after [`Status::Partial`]; the scan resumes where it
+    /// Parses the head at the start of `buf`. After [`Status::Partial`],
+    /// call again with the same buffer, extended; parsing resumes where it
     /// stopped.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Status, Error> {
-        match self.find_end(buf)? {
-            Some(end) => {
-                self.parse_complete(buf, end)?;
-                Ok(Status::Complete(end))
+        let head_window = buf.len().min(self.limits.max_head);
+        let buf_over_head = buf.len() > self.limits.max_head;
+        let win = &buf[..head_window];
+        loop {
+            if self.stage == Stage::Leading {
+                if self.kind == Kind::Response {
+                    self.stage = Stage::StartLine;
+                    continue;
+                }
+                match &win[self.pos..] {
+                    [b'\r', b'\n', ..] => self.pos += 2,
+                    [b'\n', ..] => return Err(Error::BareLf),
+                    [b'\r'] | [] => return self.incomplete(false, buf_over_head),
+                    _ => {
+                        self.stage = Stage::StartLine;
+                        self.scanned = self.pos;
+                    }
+                }
+                continue;
             }
-            None => Ok(Status::Partial),
+            let limit = match self.stage {
+                Stage::StartLine => self.limits.max_start_line,
+                _ => self.limits.max_field,
+            };
+            // The line may hold `limit` bytes and its CRLF.
+            let line_cap = self.pos.saturating_add(limit).saturating_add(2);
+            let line = &win[..win.len().min(line_cap)];
+            let at_line_cap = line.len() == line_cap;
+            if self.scanned > self.pos {
+                // This line was incomplete before: parse it again only once
+                // its LF is here.
+                match line
+                    .get(self.scanned..)
+                    .and_then(|rest| memchr::memchr(b'\n', rest))
+                {
+                    None => {
+                        self.scanned = line.len();
+                        return self.incomplete(at_line_cap, buf_over_head);
+                    }
+                    Some(_) => self.scanned = self.pos,
+                }
+            }
+            let parsed = match self.stage {
+                Stage::StartLine => self.start_line(line)?,
+                _ => match self.field_line(line)? {
+                    Some(Line::End(end)) => {
+                        let framing = std::mem::take(&mut self.framing);
+                        framing.finish(buf, self.kind, &mut self.head)?;
+                        self.head.len = end;
+                        return Ok(Status::Complete(end));
+                    }
+                    Some(Line::Next(next)) => Some(next),
+                    None => None,
+                },
+            };
+            match parsed {
+                Some(next) => {
+                    self.pos = next;
+                    self.scanned = next;
+                    self.stage = Stage::Fields;
+                }
+                None => {
+                    self.scanned = line.len().max(self.pos);
+                    return self.incomplete(at_line_cap, buf_over_head);
+                }
+            }
         }
+    }
+
+    /// The bytes at hand end mid-line: a limit error if a window's edge was
+    /// reached, else a need for more.
+    fn incomplete(&self, at_line_cap: bool, buf_over_head: bool) -> Result<Status, Error> {
+        if at_line_cap {
+            Err(match (self.stage, self.kind) {
+                (Stage::Fields, _) => Error::FieldTooLarge,
+                (_, Kind::Request) => Error::StartLineTooLong,
+                (_, Kind::Response) => Error::StatusLineTooLong,
+            })
+        } else if buf_over_head {
+            Err(Error::HeadTooLarge)
+        } else {
+            Ok(Status::Partial)
+        }
+    }
+
+    /// Parses the start line at `self.pos`; returns where the next line starts.
+    fn start_line(&mut self, line: &[u8]) -> More<usize> {
+        let parsed = match self.kind {
+            Kind::Request => {
+                parse_request_line(line, self.pos)?.map(|(method, target, version, next)| {
+                    (StartLine::Request { method, target }, version, next)
+                })
+            }
+            Kind::Response => {
+                parse_status_line(line, self.pos)?.map(|(status, reason, version, next)| {
+                    (StartLine::Response { status, reason }, version, next)
+                })
+            }
+        };
+        Ok(parsed.map(|(start, version, next)| {
+            self.head.start = start;
+            self.head.version = version;
+            next
+        }))
+    }
+
+    /// Parses the field line (or the final empty line) at `self.pos`.
+    fn field_line(&mut self, line: &[u8]) -> More<Line> {
+        let pos = self.pos;
+        match line.get(pos) {
+            None => return Ok(None),
+            Some(b'\r') => {
+                return match line.get(pos + 1) {
+                    None => Ok(None),
+                    Some(b'\n') => Ok(Some(Line::End(pos + 2))),
+                    Some(_) => Err(Error::BareCr),
+                };
+            }
+            Some(b'\n') => return Err(Error::BareLf),
+            Some(b' ' | b'\t') => return Err(Error::ObsFold),
+            Some(_) => {}
+        }
+        let Some((field, next)) = parse_field(line, pos)? else {
+            return Ok(None);
+        };
+        if self.head.fields.len() == self.limits.max_headers {
+            return Err(Error::TooManyHeaders);
+        }
+        self.framing.note(line, &field, &mut self.head.meta)?;
+        self.head.fields.push(field);
+        Ok(Some(Line::Next(next)))
     }
 
     /// The head parsed last (after [`Status::Complete`]).
@@ -275,224 +416,118 @@ impl HeadParser {
     pub fn response<'a>(&'a self, buf: &'a [u8]) -> Option<Response<'a>> {
         Response::new(&self.head, buf)
     }
-
-    /// Finds the end of the head, enforcing the size limits on the way.
-    fn find_end(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
-        if self.first_line.is_none() {
-            let mut pos = 0;
-            if self.kind == Kind::Request {
-                // RFC 9112 §2.2: ignore empty lines before a request-line.
-                loop {
-                    match &buf[pos..] {
-                        [b'\r', b'\n', ..] => pos += 2,
-                        [b'\n', ..] => return Err(Error::BareLf),
-                        [b'\r'] | [] => {
-                            if pos > self.limits.max_head {
-                                return Err(Error::HeadTooLarge);
-                            }
-                            return Ok(None);
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            self.first_line = Some(pos);
-            self.line_start = pos;
-            self.scanned = pos;
-        }
-        let mut from = self.scanned;
-        while let Some(offset) = memchr::memchr(b'\n', &buf[from..]) {
-            let lf = from + offset;
-            self.check_line(lf - self.line_start)?;
-            self.lines += 1;
-            if self.lines > self.limits.max_headers + 1 {
-                return Err(Error::TooManyHeaders);
-            }
-            if lf + 1 > self.limits.max_head {
-                return Err(Error::HeadTooLarge);
-            }
-            self.line_start = lf + 1;
-            match &buf[lf + 1..] {
-                [b'\r', b'\n', ..] => return Ok(Some(lf + 3)),
-                // An empty line ended by a bare LF: found, and rejected by the parse.
-                [b'\n', ..] => return Ok(Some(lf + 2)),
-                [] | [b'\r'] => {
-                    self.scanned = lf + 1;
-                    return self.partial_limits(buf).map(|()| None);
-                }
-                _ => {}
-            }
-            from = lf + 1;
-        }
-        self.scanned = buf.len();
-        self.partial_limits(buf).map(|()| None)
-    }
-
-    /// Limits on a line that has ended: `len` bytes before its LF.
-    fn check_line(&self, len: usize) -> Result<(), Error> {
-        if self.lines == 0 {
-            if len > self.limits.max_start_line + 1 {
-                return Err(self.start_line_too_long());
-            }
-        } else if len > self.limits.max_field + 1 {
-            return Err(Error::FieldTooLarge);
-        }
-        Ok(())
-    }
-
-    fn start_line_too_long(&self) -> Error {
-        match self.kind {
-            Kind::Request => Error::StartLineTooLong,
-            Kind::Response => Error::StatusLineTooLong,
-        }
-    }
-
-    /// Limits on a head still incomplete: the unterminated line and the
-    /// whole so far.
-    fn partial_limits(&self, buf: &[u8]) -> Result<(), Error> {
-        let line = buf.len() - self.line_start;
-        if self.lines == 0 {
-            if line > self.limits.max_start_line + 1 {
-                return Err(self.start_line_too_long());
-            }
-        } else if line > self.limits.max_field + 1 {
-            return Err(Error::FieldTooLarge);
-        }
-        if buf.len() > self.limits.max_head {
-            return Err(Error::HeadTooLarge);
-        }
-        Ok(())
-    }
-
-    /// Parses the complete head `buf[..end]`.
-    fn parse_complete(&mut self, buf: &[u8], end: usize) -> Result<(), Error> {
-        let head = &mut self.head;
-        head.fields.clear();
-        head.meta = Meta::default();
-        head.len = end;
-        let mut pos = self.first_line.unwrap_or(0);
-        let eol = line_end(buf, pos)?;
-        match self.kind {
-            Kind::Request => {
-                let (method, target, version) = parse_request_line(buf, pos, eol)?;
-                head.start = StartLine::Request { method, target };
-                head.version = version;
-            }
-            Kind::Response => {
-                let (status, reason, version) = parse_status_line(buf, pos, eol)?;
-                head.start = StartLine::Response { status, reason };
-                head.version = version;
-            }
-        }
-        pos = eol + 2;
-        let mut framing = FramingFields::default();
-        loop {
-            match buf[pos] {
-                // The empty line: find_end guarantees a LF follows the CR.
-                b'\r' => break,
-                b'\n' => return Err(Error::BareLf),
-                b' ' | b'\t' => return Err(Error::ObsFold),
-                _ => {}
-            }
-            let (field, next) = parse_field(buf, pos)?;
-            if head.fields.len() == self.limits.max_headers {
-                return Err(Error::TooManyHeaders);
-            }
-            framing.note(buf, &field, &mut head.meta)?;
-            head.fields.push(field);
-            pos = next;
-        }
-        if buf.get(pos + 1) != Some(&b'\n') {
-            return Err(Error::BareCr);
-        }
-        framing.finish(buf, self.kind, head)
-    }
 }
 
-/// The position of the CR that ends the line starting at `pos` (its LF
-/// follows); errors on a bare LF or a CR inside the line.
-fn line_end(buf: &[u8], pos: usize) -> Result<usize, Error> {
-    let lf = match memchr::memchr(b'\n', &buf[pos..]) {
-        Some(offset) => pos + offset,
-        None => return Err(Error::BareCr),
+/// A field line parsed, or the empty line that ends the head.
+enum Line {
+    Next(usize),
+    End(usize),
+}
+
+/// `method SP request-target SP HTTP-version CRLF` (RFC 9112 §3) at `pos`.
+fn parse_request_line(line: &[u8], pos: usize) -> More<(Span, Span, Version, usize)> {
+    let i = pos + run(&line[pos..], &TCHAR);
+    let Some(&after_method) = line.get(i) else {
+        return Ok(None);
     };
-    if lf == pos || buf[lf - 1] != b'\r' {
-        return Err(Error::BareLf);
+    match after_method {
+        b' ' if i > pos => {}
+        b'\r' | b'\n' => return Err(Error::InvalidStartLine),
+        b' ' => return Err(Error::InvalidStartLine),
+        _ => return Err(Error::InvalidMethod),
     }
-    Ok(lf - 1)
-}
-
-/// `method SP request-target SP HTTP-version` (RFC 9112 §3).
-fn parse_request_line(
-    buf: &[u8],
-    start: usize,
-    eol: usize,
-) -> Result<(Span, Span, Version), Error> {
-    let line = &buf[..eol];
-    let mut pos = start;
-    while pos < eol && TCHAR[line[pos] as usize] {
-        pos += 1;
-    }
-    if pos == start {
-        return Err(if pos < eol && line[pos] == b' ' {
-            Error::InvalidMethod
-        } else {
-            Error::InvalidStartLine
-        });
-    }
-    match line.get(pos) {
-        Some(b' ') => {}
-        None => return Err(Error::InvalidStartLine),
-        Some(_) => return Err(Error::InvalidMethod),
-    }
-    let method = Span::new(start, pos);
-    let target_start = pos + 1;
-    let run = visible_run(&line[target_start..]);
-    let target_end = target_start + run;
-    if run == 0 {
-        return Err(if target_end < eol && line[target_end] == b' ' {
-            Error::InvalidStartLine
-        } else {
-            Error::InvalidTarget
-        });
-    }
-    match line.get(target_end) {
-        Some(b' ') => {}
-        // "GET /path" and nothing else: an HTTP/0.9 simple request.
-        None => return Err(Error::Http09),
-        Some(_) => return Err(Error::InvalidTarget),
-    }
-    let target = Span::new(target_start, target_end);
-    check_target(method.of(buf), target.of(buf))?;
-    let version = parse_version(&line[target_end + 1..])?;
-    Ok((method, target, version))
-}
-
-/// `HTTP-version SP status-code SP [ reason-phrase ]` (RFC 9112 §4). The SP
-/// after the code is optional here: servers that omit it are common and the
-/// framing is unaffected.
-fn parse_status_line(buf: &[u8], start: usize, eol: usize) -> Result<(u16, Span, Version), Error> {
-    let line = &buf[start..eol];
-    let version = parse_version(line.get(..8).ok_or(Error::InvalidVersion)?)?;
-    if line.get(8) != Some(&b' ') {
-        return Err(Error::InvalidStartLine);
-    }
-    let code = line.get(9..12).ok_or(Error::InvalidStatus)?;
-    if !code.iter().all(u8::is_ascii_digit) || code[0] == b'0' {
-        return Err(Error::InvalidStatus);
-    }
-    let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    let reason = match line.get(12) {
-        None => Span::new(eol, eol),
-        Some(b' ') => {
-            if !line[13..].iter().all(|&b| FIELD_VALUE[b as usize]) {
-                return Err(Error::InvalidReason);
-            }
-            Span::new(start + 13, eol)
+    let method = Span::new(pos, i);
+    let target_start = i + 1;
+    let mut j = target_start;
+    loop {
+        j += run(&line[j..], &URI_PLAIN);
+        if line.get(j) != Some(&b'%') {
+            break;
         }
+        match line.get(j + 1..j + 3) {
+            Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => j += 3,
+            Some(_) => return Err(Error::InvalidTarget),
+            // The two digits may still come.
+            None if line.get(j + 1).is_none_or(u8::is_ascii_hexdigit) => return Ok(None),
+            None => return Err(Error::InvalidTarget),
+        }
+    }
+    let Some(&after_target) = line.get(j) else {
+        return Ok(None);
+    };
+    match after_target {
+        b' ' if j > target_start => {}
+        b' ' => return Err(Error::InvalidStartLine),
+        // "GET /path" and the line ends: an HTTP/0.9 simple request.
+        b'\r' | b'\n' if j > target_start => return Err(Error::Http09),
+        _ => return Err(Error::InvalidTarget),
+    }
+    let target = Span::new(target_start, j);
+    check_target(method.of(line), target.of(line))?;
+    let Some(version) = line.get(j + 1..j + 9) else {
+        return Ok(None);
+    };
+    let version = parse_version(version)?;
+    crlf(line, j + 9).map(|end| end.map(|next| (method, target, version, next)))
+}
+
+/// CRLF at `pos`: where the next line starts.
+#[inline]
+fn crlf(line: &[u8], pos: usize) -> More<usize> {
+    match (line.get(pos), line.get(pos + 1)) {
+        (Some(b'\r'), Some(b'\n')) => Ok(Some(pos + 2)),
+        (Some(b'\r'), None) | (None, _) => Ok(None),
+        (Some(b'\r'), Some(_)) => Err(Error::BareCr),
+        (Some(b'\n'), _) => Err(Error::BareLf),
+        (Some(_), _) => Err(Error::InvalidVersion),
+    }
+}
+
+/// `HTTP-version SP status-code SP [ reason-phrase ] CRLF` (RFC 9112 §4) at
+/// `pos`. The SP after the code is optional here: servers that omit it are
+/// common and the framing is unaffected.
+fn parse_status_line(line: &[u8], pos: usize) -> More<(u16, Span, Version, usize)> {
+    let Some(version) = line.get(pos..pos + 8) else {
+        return Ok(None);
+    };
+    let version = parse_version(version)?;
+    match line.get(pos + 8) {
+        None => return Ok(None),
+        Some(b' ') => {}
+        Some(_) => return Err(Error::InvalidStartLine),
+    }
+    let mut status = 0u16;
+    for k in 0..3 {
+        match line.get(pos + 9 + k) {
+            None => return Ok(None),
+            Some(d) if d.is_ascii_digit() && !(k == 0 && *d == b'0') => {
+                status = status * 10 + u16::from(d - b'0');
+            }
+            Some(_) => return Err(Error::InvalidStatus),
+        }
+    }
+    let mut i = pos + 12;
+    let reason_start = match line.get(i) {
+        None => return Ok(None),
+        Some(b' ') => i + 1,
+        Some(b'\r') => i,
+        Some(b'\n') => return Err(Error::BareLf),
         Some(_) => return Err(Error::InvalidStatus),
     };
-    Ok((status, reason, version))
+    i = reason_start;
+    while i < line.len() && FIELD_VALUE[line[i] as usize] {
+        i += 1;
+    }
+    match line.get(i) {
+        None => Ok(None),
+        Some(b'\r') => match line.get(i + 1) {
+            None => Ok(None),
+            Some(b'\n') => Ok(Some((status, Span::new(reason_start, i), version, i + 2))),
+            Some(_) => Err(Error::BareCr),
+        },
+        Some(b'\n') => Err(Error::BareLf),
+        Some(_) => Err(Error::InvalidReason),
+    }
 }
 
 /// `HTTP/1.1` or `HTTP/1.0`; other `HTTP/d.d` are unsupported, anything else
@@ -510,31 +545,17 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
     }
 }
 
-/// The request-target's bytes and its form against the method (RFC 9112
-/// §3.2): origin-form `/...`, absolute-form `scheme://...`, authority-form
-/// `host:port` for CONNECT only, asterisk-form `*` for OPTIONS only.
+/// The request-target's form against the method (RFC 9112 §3.2):
+/// origin-form `/...`, absolute-form `scheme://...`, authority-form
+/// `host:port` for CONNECT only, asterisk-form `*` for OPTIONS only. (Its
+/// bytes were checked while scanning.)
 fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
-    let mut i = 0;
-    while i < target.len() {
-        let b = target[i];
-        if !URI[b as usize] {
-            return Err(Error::InvalidTarget);
-        }
-        if b == b'%' {
-            match target.get(i + 1..i + 3) {
-                Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => i += 2,
-                _ => return Err(Error::InvalidTarget),
-            }
-        }
-        i += 1;
-    }
     let connect = method == b"CONNECT";
     match target[0] {
         b'/' if !connect => Ok(()),
         b'*' if target.len() == 1 && method == b"OPTIONS" => Ok(()),
         _ if connect => check_authority(target, true),
         b if b.is_ascii_alphabetic() => {
-            // absolute-form: scheme ":" hier-part
             let colon = target
                 .iter()
                 .position(|&b| b == b':')
@@ -574,28 +595,8 @@ fn check_authority(s: &[u8], require_port: bool) -> Result<(), Error> {
         }
         close + 1
     } else {
-        let end = s.iter().position(|&b| b == b':').unwrap_or(s.len());
-        let reg_name_ok = s[..end].iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                )
-        });
+        let end = run(s, &REG_NAME);
+        let reg_name_ok = matches!(s.get(end), None | Some(b':'));
         if !reg_name_ok {
             return Err(bad);
         }
@@ -616,52 +617,57 @@ fn check_authority(s: &[u8], require_port: bool) -> Result<(), Error> {
     }
 }
 
-/// `field-name ":" OWS field-value OWS CRLF` starting at `pos` (RFC 9112
-/// §5); returns the field and where the next line starts.
+/// `field-name ":" OWS field-value OWS CRLF` at `pos` (RFC 9112 §5);
+/// returns the field and where the next line starts, or `None` if the line
+/// runs past the bytes at hand.
 #[inline]
-fn parse_field(buf: &[u8], pos: usize) -> Result<(Field, usize), Error> {
-    let mut i = pos;
-    while TCHAR[buf[i] as usize] {
-        i += 1;
-    }
-    match buf[i] {
+fn parse_field(line: &[u8], pos: usize) -> More<(Field, usize)> {
+    let len = line.len();
+    let mut i = pos + run(&line[pos..], &TCHAR);
+    let Some(&after_name) = line.get(i) else {
+        return Ok(None);
+    };
+    match after_name {
         b':' if i > pos => {}
-        b':' => return Err(Error::InvalidFieldName),
         b' ' | b'\t' if i > pos => return Err(Error::WhitespaceBeforeColon),
-        b'\r' | b'\n' => return Err(Error::MissingColon),
+        b'\r' | b'\n' if i > pos => return Err(Error::MissingColon),
         _ => return Err(Error::InvalidFieldName),
     }
     let name = Span::new(pos, i);
     i += 1;
-    while matches!(buf[i], b' ' | b'\t') {
+    while i < len && matches!(line[i], b' ' | b'\t') {
         i += 1;
     }
     let value_start = i;
     loop {
-        i += plain_value_run(&buf[i..]);
-        match buf[i] {
-            b'\t' => i += 1,
-            b'\r' if buf.get(i + 1) == Some(&b'\n') => break,
-            b'\r' => return Err(Error::BareCr),
-            b'\n' => return Err(Error::BareLf),
-            _ => return Err(Error::InvalidFieldValue),
+        i += plain_value_run(&line[i..]);
+        match line.get(i) {
+            None => return Ok(None),
+            Some(b'\t') => i += 1,
+            Some(b'\r') => match line.get(i + 1) {
+                None => return Ok(None),
+                Some(b'\n') => break,
+                Some(_) => return Err(Error::BareCr),
+            },
+            Some(b'\n') => return Err(Error::BareLf),
+            Some(_) => return Err(Error::InvalidFieldValue),
         }
     }
     let mut value_end = i;
-    while value_end > value_start && matches!(buf[value_end - 1], b' ' | b'\t') {
+    while value_end > value_start && matches!(line[value_end - 1], b' ' | b'\t') {
         value_end -= 1;
     }
-    Ok((
+    Ok(Some((
         Field {
             name,
             value: Span::new(value_start, value_end),
         },
         i + 2,
-    ))
+    )))
 }
 
 /// The framing-relevant fields seen so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct FramingFields {
     hosts: usize,
     /// Transfer-Encoding: a coding after which chunked appeared / the last
@@ -846,9 +852,10 @@ impl<'a> Request<'a> {
         self.head.version
     }
 
-    /// The field lines in order: names (ASCII, as sent) and values (OWS
-    /// trimmed; may hold obs-text, so bytes).
-    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + 'a {
+    /// The field lines in order: names (tokens, as sent) and values (OWS
+    /// trimmed; may hold obs-text). Both are bytes: names go straight into
+    /// comparisons or `http::HeaderName::from_bytes` without a UTF-8 check.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + 'a {
         headers(self.head, self.buf)
     }
 
@@ -899,8 +906,8 @@ impl<'a> Response<'a> {
         self.head.version
     }
 
-    /// The field lines in order.
-    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + 'a {
+    /// The field lines in order: names and values, as bytes.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + 'a {
         headers(self.head, self.buf)
     }
 
@@ -924,10 +931,10 @@ fn ascii(bytes: &[u8]) -> &str {
 fn headers<'a>(
     head: &'a Head,
     buf: &'a [u8],
-) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + 'a {
+) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + 'a {
     head.fields
         .iter()
-        .map(move |f| (ascii(f.name.of(buf)), f.value.of(buf)))
+        .map(move |f| (f.name.of(buf), f.value.of(buf)))
 }
 
 fn header<'a>(head: &'a Head, buf: &'a [u8], name: &str) -> Option<&'a [u8]> {

@@ -1,0 +1,43 @@
+//! Parses the corpus in a loop: a target for profilers (callgrind, perf).
+//!
+//! `cargo run --release -p tetsuo-benches --example h1_parse_loop -- 100000 [httparse]`
+
+use std::hint::black_box;
+use tetsuo_benches::corpus;
+use tetsuo_proto::h1::{HeadParser, Kind, Limits};
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let mut parser = HeadParser::new(Kind::Request, Limits::default());
+    let mut sum = 0;
+    if std::env::args().nth(2).as_deref() == Some("httparse") {
+        for _ in 0..rounds {
+            for (_, req) in corpus::ALL {
+                let mut headers = [httparse::EMPTY_HEADER; 32];
+                let mut request = httparse::Request::new(&mut headers);
+                request.parse(black_box(req)).unwrap();
+                sum += request.method.unwrap().len() + request.path.unwrap().len();
+                for header in request.headers.iter() {
+                    sum += header.name.len() + header.value.len();
+                }
+            }
+        }
+        println!("{sum}");
+        return;
+    }
+    for _ in 0..rounds {
+        for (_, req) in corpus::ALL {
+            parser.reset();
+            parser.parse(black_box(req)).unwrap();
+            let request = parser.request(req).unwrap();
+            sum += request.method().len() + request.target().len();
+            for (name, value) in request.headers() {
+                sum += name.len() + value.len();
+            }
+        }
+    }
+    println!("{sum}");
+}

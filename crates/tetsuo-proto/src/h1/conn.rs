@@ -1,0 +1,746 @@
+//! One HTTP/1.1 connection, client or server side, as a state machine.
+//!
+//! The driver feeds received bytes to [`Connection::handle_input`] (and end
+//! of stream to [`Connection::handle_eof`]), takes [`Event`]s from
+//! [`Connection::poll_event`], calls the application's intents
+//! (`send_request`/`send_response`, `send_data`, `send_end`), and writes out
+//! what [`Connection::poll_transmit`] hands over. After every call it polls
+//! events and transmits, then closes the socket once
+//! [`Connection::wants_close`] is true and nothing is left to transmit.
+//!
+//! The machine keeps the rules of RFC 9112 §9: responses in request order
+//! (a server parses a pipelined request only after answering the one
+//! before), keep-alive as the heads negotiate it, `Connection: close` and
+//! close-delimited bodies ending the connection, and an error ending it
+//! after (on a server) an automatic error response with the error's status.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+
+use super::body::{BodyDecoder, Framing, request_framing, response_framing};
+use super::encode::{encode_chunk, encode_last_chunk, encode_request_head, encode_response_head};
+use super::head::{Head, HeadParser, Kind, Request, Response, Status};
+use super::{EncodeError, Error, Limits};
+
+/// Which end of the connection this machine plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Sends requests, receives responses.
+    Client,
+    /// Receives requests, sends responses.
+    Server,
+}
+
+/// What happened on the connection, in order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// (Server) a request head arrived; its body, if any, follows as
+    /// [`Event::Data`] and always ends with [`Event::End`].
+    Request(RequestHead),
+    /// (Client) a response head arrived: informational (1xx) ones come
+    /// before the final one; the final one's body follows as data and ends
+    /// with [`Event::End`].
+    Response(ResponseHead),
+    /// A piece of the current message's body.
+    Data(Bytes),
+    /// The current message's body ended, with its trailer fields if it was
+    /// chunked and had any.
+    End(Option<HeaderMap>),
+    /// The connection now carries another protocol (after `101 Switching
+    /// Protocols`, or a 2xx answer to CONNECT). These bytes already arrived
+    /// and belong to it; everything after goes to the new protocol too.
+    Upgraded(Bytes),
+    /// The peer closed the connection between messages: a normal end.
+    Closed,
+}
+
+/// A received request head: the bytes it came in and where each part is.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    buf: Bytes,
+    head: Head,
+}
+
+impl RequestHead {
+    /// A borrowed view (method, target, headers).
+    pub fn view(&self) -> Request<'_> {
+        // The head was parsed from exactly these bytes.
+        Request::new(&self.head, &self.buf).expect("a request head over its own bytes")
+    }
+
+    /// The parsed head (framing facts).
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        Method::from_bytes(self.view().method().as_bytes()).unwrap_or(Method::GET)
+    }
+
+    /// Converts into `http` types without copying values or the target: the
+    /// values and the URI share this head's buffer.
+    pub fn to_parts(&self) -> Result<http::request::Parts, http::Error> {
+        let view = self.view();
+        let target = self.buf.slice_ref(view.target().as_bytes());
+        let mut builder = http::Request::builder()
+            .method(view.method())
+            .uri(Uri::from_maybe_shared(target)?)
+            .version(self.head.version());
+        if let Some(headers) = builder.headers_mut() {
+            headers.reserve(self.head.field_count());
+            for (name, value) in view.headers() {
+                headers.append(
+                    HeaderName::from_bytes(name)?,
+                    HeaderValue::from_maybe_shared(self.buf.slice_ref(value))?,
+                );
+            }
+        }
+        Ok(builder.body(())?.into_parts().0)
+    }
+}
+
+/// A received response head.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    buf: Bytes,
+    head: Head,
+}
+
+impl ResponseHead {
+    /// A borrowed view (status, reason, headers).
+    pub fn view(&self) -> Response<'_> {
+        // The head was parsed from exactly these bytes.
+        Response::new(&self.head, &self.buf).expect("a response head over its own bytes")
+    }
+
+    /// The parsed head (framing facts).
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.view().status()
+    }
+
+    /// Converts into `http` types, sharing this head's buffer for values.
+    pub fn to_parts(&self) -> Result<http::response::Parts, http::Error> {
+        let view = self.view();
+        let mut builder = http::Response::builder()
+            .status(view.status())
+            .version(self.head.version());
+        if let Some(headers) = builder.headers_mut() {
+            headers.reserve(self.head.field_count());
+            for (name, value) in view.headers() {
+                headers.append(
+                    HeaderName::from_bytes(name)?,
+                    HeaderValue::from_maybe_shared(self.buf.slice_ref(value))?,
+                );
+            }
+        }
+        Ok(builder.body(())?.into_parts().0)
+    }
+}
+
+#[derive(Debug)]
+enum Read {
+    /// Waiting for (or parsing) a head.
+    Head,
+    /// Reading a body.
+    Body(BodyDecoder),
+    /// (Server) the request is read; the next one waits for the response.
+    Paused,
+    /// (Server) a request that asked to switch protocols is read; the
+    /// response decides.
+    AwaitSwitch,
+    Upgraded,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// Nothing to send for the current message (or no message started).
+    Idle,
+    /// A head was sent; body bytes go out framed like this.
+    Length(u64),
+    Chunked,
+    CloseDelimited,
+    /// The head said no body.
+    NoBody,
+}
+
+/// An HTTP/1.1 connection without I/O.
+///
+/// ```
+/// use tetsuo_proto::h1::{Connection, Event, Limits, Side};
+/// use http::{HeaderMap, StatusCode};
+///
+/// let mut server = Connection::new(Side::Server, Limits::default());
+/// server.handle_input(b"GET /hello HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+/// let Some(Event::Request(req)) = server.poll_event() else { panic!() };
+/// assert_eq!(req.view().target(), "/hello");
+/// assert!(matches!(server.poll_event(), Some(Event::End(None))));
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("content-length", "2".parse().unwrap());
+/// server.send_response(StatusCode::OK, &headers).unwrap();
+/// server.send_data(b"hi").unwrap();
+/// server.send_end(None).unwrap();
+/// let mut wire = Vec::new();
+/// server.poll_transmit(&mut wire);
+/// assert_eq!(wire, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    side: Side,
+    limits: Limits,
+    parser: HeadParser,
+    input: BytesMut,
+    events: VecDeque<Event>,
+    transmit: Vec<u8>,
+    read: Read,
+    out: Out,
+    /// Whether the connection outlives the current exchange.
+    keep_alive: bool,
+    /// The connection ends once the current output is transmitted.
+    closing: bool,
+    /// The peer sent end of stream.
+    eof: bool,
+    /// (Server) the request being answered: method, version, and whether
+    /// its body is fully read.
+    request: Option<(Method, Version)>,
+    request_read: bool,
+    /// (Server) the request asked to switch protocols.
+    switch_requested: bool,
+    /// (Client) methods of requests whose responses are outstanding.
+    pending: VecDeque<(Method, bool)>,
+    /// (Client) the current request's body is fully sent.
+    request_sent: bool,
+    error: Option<Error>,
+}
+
+impl Connection {
+    /// A connection on `side`, enforcing `limits` on what the peer sends.
+    pub fn new(side: Side, limits: Limits) -> Connection {
+        let kind = match side {
+            Side::Server => Kind::Request,
+            Side::Client => Kind::Response,
+        };
+        Connection {
+            side,
+            parser: HeadParser::new(kind, limits.clone()),
+            limits,
+            input: BytesMut::new(),
+            events: VecDeque::new(),
+            transmit: Vec::new(),
+            read: Read::Head,
+            out: Out::Idle,
+            keep_alive: true,
+            closing: false,
+            eof: false,
+            request: None,
+            request_read: false,
+            switch_requested: false,
+            pending: VecDeque::new(),
+            request_sent: true,
+            error: None,
+        }
+    }
+
+    /// Which side this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Feeds received bytes; returns how many were taken. Fewer than given
+    /// means the connection will not buffer more until the application
+    /// catches up (a server answering a request while the next ones queue):
+    /// offer the rest later.
+    ///
+    /// An error means the peer broke the protocol; the connection is then
+    /// closing, and a server has queued the error's response.
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let taken = match self.read {
+            Read::Closed => return Ok(bytes.len()),
+            // Enough is buffered to parse the next head once allowed.
+            Read::Paused | Read::AwaitSwitch => bytes
+                .len()
+                .min(self.limits.max_head.saturating_sub(self.input.len())),
+            _ => bytes.len(),
+        };
+        self.input.extend_from_slice(&bytes[..taken]);
+        self.process()?;
+        Ok(taken)
+    }
+
+    /// The peer closed its sending side.
+    pub fn handle_eof(&mut self) -> Result<(), Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.eof = true;
+        self.process()?;
+        let result = match &mut self.read {
+            Read::Head if self.input.is_empty() => {
+                if self.side == Side::Client && !self.pending.is_empty() {
+                    Err(Error::Incomplete)
+                } else {
+                    Ok(())
+                }
+            }
+            Read::Head => Err(Error::Incomplete),
+            Read::Body(body) => match body.finish_on_eof() {
+                Ok(()) => {
+                    self.events.push_back(Event::End(None));
+                    self.pending.pop_front();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Read::Paused | Read::AwaitSwitch | Read::Upgraded | Read::Closed => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                if !matches!(self.read, Read::Upgraded) {
+                    self.events.push_back(Event::Closed);
+                    self.read = Read::Closed;
+                }
+                self.closing = true;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Moves the bytes to send into `buf` (appending); returns how many.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
+        let n = self.transmit.len();
+        if buf.is_empty() {
+            std::mem::swap(buf, &mut self.transmit);
+        } else {
+            buf.append(&mut self.transmit);
+        }
+        n
+    }
+
+    /// True once the connection should be closed after transmitting what is
+    /// pending: `Connection: close`, a close-delimited body, an error, or
+    /// the peer's end of stream.
+    pub fn wants_close(&self) -> bool {
+        self.closing
+    }
+
+    /// True if the connection was handed to another protocol.
+    pub fn is_upgraded(&self) -> bool {
+        matches!(self.read, Read::Upgraded)
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.error = Some(e);
+        self.closing = true;
+        self.read = Read::Closed;
+        if self.side == Side::Server && self.out == Out::Idle {
+            // The error's wire answer; the connection closes after it.
+            let mut headers = HeaderMap::new();
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            // Static, valid fields: encoding cannot fail.
+            let _ = encode_response_head(
+                &mut self.transmit,
+                e.status(),
+                None,
+                Version::HTTP_11,
+                &headers,
+                &[],
+            );
+            self.out = Out::NoBody;
+        }
+        e
+    }
+
+    /// Turns buffered input into events, as far as the state allows.
+    fn process(&mut self) -> Result<(), Error> {
+        loop {
+            match &mut self.read {
+                Read::Head => {
+                    if self.input.is_empty() {
+                        return Ok(());
+                    }
+                    if self.side == Side::Client && self.pending.is_empty() {
+                        return Err(self.fail(Error::UnsolicitedResponse));
+                    }
+                    let n = match self.parser.parse(&self.input) {
+                        Ok(Status::Complete(n)) => n,
+                        Ok(Status::Partial) => return Ok(()),
+                        Err(e) => return Err(self.fail(e)),
+                    };
+                    let head = self.parser.take_head();
+                    let buf = self.input.split_to(n).freeze();
+                    if let Err(e) = self.on_head(buf, head) {
+                        return Err(self.fail(e));
+                    }
+                }
+                Read::Body(body) => {
+                    if self.input.is_empty() {
+                        return Ok(());
+                    }
+                    let step = match body.decode(&self.input) {
+                        Ok(step) => step,
+                        Err(e) => return Err(self.fail(e)),
+                    };
+                    let trailers = step.done.then(|| body.trailer_map()).flatten();
+                    if let Some(range) = step.data {
+                        let mut chunk = self.input.split_to(step.consumed);
+                        let data = chunk.split_off(range.start);
+                        let data = data.freeze().slice(..range.end - range.start);
+                        self.events.push_back(Event::Data(data));
+                    } else {
+                        let _ = self.input.split_to(step.consumed);
+                    }
+                    if step.done {
+                        self.events.push_back(Event::End(trailers));
+                        self.message_read();
+                    } else if step.consumed == 0 {
+                        return Ok(());
+                    }
+                }
+                Read::Paused | Read::AwaitSwitch | Read::Upgraded | Read::Closed => return Ok(()),
+            }
+        }
+    }
+
+    /// A head arrived: emit it and set up its body.
+    fn on_head(&mut self, buf: Bytes, head: Head) -> Result<(), Error> {
+        match self.side {
+            Side::Server => {
+                let framing = request_framing(&head);
+                let request = RequestHead { buf, head };
+                let method = request.method();
+                self.keep_alive = request.head.keep_alive();
+                self.switch_requested = request.head.wants_upgrade() || method == Method::CONNECT;
+                self.request = Some((method, request.head.version()));
+                self.request_read = false;
+                let body = BodyDecoder::new(framing, &self.limits)?;
+                self.events.push_back(Event::Request(request));
+                self.start_body(body);
+            }
+            Side::Client => {
+                let (method, _) = self
+                    .pending
+                    .front()
+                    .cloned()
+                    .ok_or(Error::UnsolicitedResponse)?;
+                let response = ResponseHead { buf, head };
+                let status = response.status();
+                if status == StatusCode::SWITCHING_PROTOCOLS
+                    || (method == Method::CONNECT && status.is_success())
+                {
+                    self.events.push_back(Event::Response(response));
+                    self.upgrade();
+                    return Ok(());
+                }
+                if status.is_informational() {
+                    // 100, 103...: the final response is still to come.
+                    self.events.push_back(Event::Response(response));
+                    return Ok(());
+                }
+                let framing = response_framing(&response.head, &method);
+                if !response.head.keep_alive() || framing == Framing::CloseDelimited {
+                    self.keep_alive = false;
+                }
+                let body = BodyDecoder::new(framing, &self.limits)?;
+                self.events.push_back(Event::Response(response));
+                self.start_body(body);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_body(&mut self, body: BodyDecoder) {
+        if body.is_done() {
+            self.events.push_back(Event::End(None));
+            self.message_read();
+        } else {
+            self.read = Read::Body(body);
+        }
+    }
+
+    /// The incoming message is complete.
+    fn message_read(&mut self) {
+        match self.side {
+            Side::Server => {
+                self.request_read = true;
+                self.read = if self.switch_requested {
+                    Read::AwaitSwitch
+                } else {
+                    Read::Paused
+                };
+                self.maybe_next_exchange();
+            }
+            Side::Client => {
+                self.pending.pop_front();
+                if self.keep_alive {
+                    self.read = Read::Head;
+                } else {
+                    self.read = Read::Closed;
+                    self.closing = true;
+                    if !self.input.is_empty() {
+                        self.error = Some(Error::UnexpectedData);
+                    }
+                }
+            }
+        }
+    }
+
+    /// (Server) after the request is read and the response sent: next request,
+    /// or close.
+    fn maybe_next_exchange(&mut self) {
+        if self.side != Side::Server
+            || !self.request_read
+            || self.out != Out::Idle
+            || self.request.is_some()
+        {
+            return;
+        }
+        if self.keep_alive && !self.closing {
+            self.read = Read::Head;
+        } else {
+            self.read = Read::Closed;
+            self.closing = true;
+        }
+    }
+
+    fn upgrade(&mut self) {
+        self.read = Read::Upgraded;
+        self.keep_alive = false;
+        let rest = self.input.split().freeze();
+        self.events.push_back(Event::Upgraded(rest));
+    }
+
+    /// (Client) sends a request head. The body is framed by the headers: a
+    /// `Content-Length`, or `Transfer-Encoding: chunked`; with neither the
+    /// request has no body. `Host` is the caller's to set.
+    pub fn send_request(
+        &mut self,
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+    ) -> Result<(), EncodeError> {
+        if self.side != Side::Client || !self.request_sent || self.closing {
+            return Err(EncodeError::WrongState);
+        }
+        let out = match outgoing_framing(headers)? {
+            Some(out) => out,
+            None => Out::NoBody,
+        };
+        encode_request_head(
+            &mut self.transmit,
+            method,
+            target,
+            Version::HTTP_11,
+            headers,
+            &[],
+        )?;
+        let close = says_close(headers);
+        self.pending.push_back((method.clone(), close));
+        if close {
+            self.keep_alive = false;
+        }
+        self.out = out;
+        self.request_sent = false;
+        self.finish_if_empty();
+        Ok(())
+    }
+
+    /// (Server) sends a response head for the current request. Informational
+    /// statuses (1xx) may precede the final one; `101` switches protocols
+    /// (if the request asked to), as does a 2xx to CONNECT. The body is
+    /// framed by the headers (`Content-Length`, or `Transfer-Encoding:
+    /// chunked`); with neither, tetsuo adds chunked framing for HTTP/1.1
+    /// and closes after the body for HTTP/1.0. `Connection: close` is added
+    /// when the connection will close.
+    pub fn send_response(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Result<(), EncodeError> {
+        let Some((method, version)) = self.request.clone() else {
+            return Err(EncodeError::WrongState);
+        };
+        if self.side != Side::Server || self.out != Out::Idle {
+            return Err(EncodeError::WrongState);
+        }
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            encode_response_head(
+                &mut self.transmit,
+                status,
+                None,
+                Version::HTTP_11,
+                headers,
+                &[],
+            )?;
+            return Ok(());
+        }
+        let switching = status == StatusCode::SWITCHING_PROTOCOLS
+            || (method == Method::CONNECT && status.is_success());
+        if switching && !self.switch_requested {
+            return Err(EncodeError::WrongState);
+        }
+        let no_body = switching
+            || method == Method::HEAD
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let declared = outgoing_framing(headers)?;
+        let mut extra: Vec<(&str, &[u8])> = Vec::new();
+        let mut out = match declared {
+            _ if no_body => Out::NoBody,
+            Some(out) => out,
+            None if version == Version::HTTP_11 => {
+                extra.push(("transfer-encoding", b"chunked"));
+                Out::Chunked
+            }
+            None => Out::CloseDelimited,
+        };
+        if matches!(out, Out::Length(0)) {
+            out = Out::NoBody;
+        }
+        if says_close(headers) || out == Out::CloseDelimited || !self.request_read && !switching {
+            // An unread request body cannot be skipped safely: close after.
+            self.keep_alive = false;
+        }
+        if !switching && !self.keep_alive && !says_close(headers) {
+            extra.push(("connection", b"close"));
+        } else if !switching && self.keep_alive && version == Version::HTTP_10 {
+            extra.push(("connection", b"keep-alive"));
+        }
+        encode_response_head(&mut self.transmit, status, None, version, headers, &extra)?;
+        if switching {
+            self.out = Out::Idle;
+            self.request = None;
+            self.upgrade();
+            return Ok(());
+        }
+        self.out = out;
+        self.finish_if_empty();
+        Ok(())
+    }
+
+    /// Sends body bytes of the current outgoing message.
+    pub fn send_data(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        match self.out {
+            Out::Idle => Err(EncodeError::WrongState),
+            Out::NoBody if data.is_empty() => Ok(()),
+            Out::NoBody => Err(EncodeError::BodyNotAllowed),
+            Out::Length(remaining) => {
+                if data.len() as u64 > remaining {
+                    return Err(EncodeError::BodyTooLong);
+                }
+                self.transmit.extend_from_slice(data);
+                self.out = Out::Length(remaining - data.len() as u64);
+                Ok(())
+            }
+            Out::Chunked => {
+                encode_chunk(&mut self.transmit, data);
+                Ok(())
+            }
+            Out::CloseDelimited => {
+                self.transmit.extend_from_slice(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the current outgoing message, with trailer fields for a chunked
+    /// body.
+    pub fn send_end(&mut self, trailers: Option<&HeaderMap>) -> Result<(), EncodeError> {
+        match self.out {
+            Out::Idle => return Err(EncodeError::WrongState),
+            Out::Length(remaining) if remaining > 0 => return Err(EncodeError::BodyTooShort),
+            Out::Chunked => encode_last_chunk(&mut self.transmit, trailers)?,
+            Out::CloseDelimited => self.closing = true,
+            Out::Length(_) | Out::NoBody => {}
+        }
+        self.out = Out::NoBody;
+        self.message_sent();
+        Ok(())
+    }
+
+    /// A head that declared no body completes its message at once.
+    fn finish_if_empty(&mut self) {
+        if self.out == Out::NoBody {
+            self.message_sent();
+        }
+    }
+
+    fn message_sent(&mut self) {
+        self.out = Out::Idle;
+        match self.side {
+            Side::Server => {
+                self.request = None;
+                if !self.keep_alive {
+                    self.closing = true;
+                }
+                if self.request_read {
+                    self.read = Read::Paused;
+                    self.maybe_next_exchange();
+                    // Pipelined requests already buffered.
+                    if let Err(e) = self.process() {
+                        self.error = Some(e);
+                    }
+                }
+            }
+            Side::Client => self.request_sent = true,
+        }
+    }
+}
+
+/// The framing an outgoing head declares: `None` if it declares none.
+fn outgoing_framing(headers: &HeaderMap) -> Result<Option<Out>, EncodeError> {
+    let te = headers.get_all(TRANSFER_ENCODING).iter().next().is_some();
+    let cl = headers.get(CONTENT_LENGTH);
+    match (te, cl) {
+        (true, Some(_)) => Err(EncodeError::InvalidFraming),
+        (true, None) => {
+            let mut values = headers.get_all(TRANSFER_ENCODING).iter();
+            match (values.next(), values.next()) {
+                (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"chunked") => {
+                    Ok(Some(Out::Chunked))
+                }
+                _ => Err(EncodeError::InvalidFraming),
+            }
+        }
+        (false, Some(v)) => {
+            if headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
+                return Err(EncodeError::InvalidFraming);
+            }
+            let n = std::str::from_utf8(v.as_bytes())
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(EncodeError::InvalidFraming)?;
+            Ok(Some(Out::Length(n)))
+        }
+        (false, None) => Ok(None),
+    }
+}
+
+fn says_close(headers: &HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
