@@ -511,3 +511,13 @@ fn limits_answer_414_431_413() {
     );
     assert_eq!(Error::TrailersTooLarge.status().as_u16(), 431);
 }
+
+#[test]
+fn bytes_after_a_chunked_body_are_left_alone() {
+    // Found by fuzzing: the decoder read past the end of the trailer section.
+    let mut decoder = BodyDecoder::new(Framing::Chunked, &Limits::default()).unwrap();
+    let input = b"0\r\n\r\nGET / HTTP/1.1\r\n";
+    let step = decoder.decode(input).unwrap();
+    assert!(step.done);
+    assert_eq!(step.consumed, 5);
+}

@@ -272,6 +272,10 @@ impl BodyDecoder {
             let State::Chunked(chunk) = self.state else {
                 break;
             };
+            if chunk == Chunk::Done {
+                // Bytes after the trailer section belong to the next message.
+                break;
+            }
             if chunk == Chunk::Data {
                 let n = take(self.remaining, input.len() - i);
                 self.remaining -= n as u64;

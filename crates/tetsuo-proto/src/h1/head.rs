@@ -198,9 +198,11 @@ pub enum Status {
 /// first violation in byte order is the one reported, however the input is
 /// split. Limits are windows: a line may not extend past its limit, nor the
 /// head past [`Limits::max_head`]; running into a window's edge is the limit
-/// error. After an incomplete line, the parser only looks for its LF in the
-/// new bytes before parsing it again, so a head fed byte by byte costs
-/// linear time.
+/// error. Complete lines are never parsed twice; an incomplete line is
+/// parsed again from its start when more bytes arrive, so the cost of a head
+/// trickled in byte by byte is bounded by its line limits (unlike parsers
+/// that restart the whole head), and errors do not depend on how the input
+/// was split.
 #[derive(Debug, Clone)]
 pub struct HeadParser {
     kind: Kind,
@@ -209,8 +211,6 @@ pub struct HeadParser {
     stage: Stage,
     /// Where the next unparsed line starts.
     pos: usize,
-    /// How far the search for the current line's LF has looked.
-    scanned: usize,
     framing: FramingFields,
 }
 
@@ -235,7 +235,6 @@ impl HeadParser {
             head: Head::empty(capacity),
             stage: Stage::Leading,
             pos: 0,
-            scanned: 0,
             framing: FramingFields::default(),
         }
     }
@@ -253,7 +252,6 @@ impl HeadParser {
         self.head.len = 0;
         self.stage = Stage::Leading;
         self.pos = 0;
-        self.scanned = 0;
         self.framing = FramingFields::default();
     }
 
@@ -276,7 +274,6 @@ impl HeadParser {
                     [b'\r'] | [] => return self.incomplete(false, buf_over_head),
                     _ => {
                         self.stage = Stage::StartLine;
-                        self.scanned = self.pos;
                     }
                 }
                 continue;
@@ -289,20 +286,6 @@ impl HeadParser {
             let line_cap = self.pos.saturating_add(limit).saturating_add(2);
             let line = &win[..win.len().min(line_cap)];
             let at_line_cap = line.len() == line_cap;
-            if self.scanned > self.pos {
-                // This line was incomplete before: parse it again only once
-                // its LF is here.
-                match line
-                    .get(self.scanned..)
-                    .and_then(|rest| memchr::memchr(b'\n', rest))
-                {
-                    None => {
-                        self.scanned = line.len();
-                        return self.incomplete(at_line_cap, buf_over_head);
-                    }
-                    Some(_) => self.scanned = self.pos,
-                }
-            }
             let parsed = match self.stage {
                 Stage::StartLine => self.start_line(line)?,
                 _ => match self.field_line(line)? {
@@ -319,13 +302,9 @@ impl HeadParser {
             match parsed {
                 Some(next) => {
                     self.pos = next;
-                    self.scanned = next;
                     self.stage = Stage::Fields;
                 }
-                None => {
-                    self.scanned = line.len().max(self.pos);
-                    return self.incomplete(at_line_cap, buf_over_head);
-                }
+                None => return self.incomplete(at_line_cap, buf_over_head),
             }
         }
     }
