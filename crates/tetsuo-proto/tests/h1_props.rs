@@ -9,6 +9,14 @@ use tetsuo_proto::h1::{
     encode_response_head,
 };
 
+type Fields = Vec<(String, Vec<u8>)>;
+
+/// Field lines as they arrive: name and value bytes.
+type RawFields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A generated request: method, target, fields, body, body framing.
+type GenRequest = (String, String, Fields, Vec<u8>, BodyFraming);
+
 /// What a message looks like on arrival, with body data merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
@@ -95,10 +103,11 @@ fn run(
             break;
         }
     }
-    if eof && error.is_none() {
-        if let Err(e) = conn.handle_eof() {
-            error = Some(e);
-        }
+    if eof
+        && error.is_none()
+        && let Err(e) = conn.handle_eof()
+    {
+        error = Some(e);
     }
     drain(&mut conn, &mut seen);
     (seen, error)
@@ -224,8 +233,7 @@ fn framing_field(body: &[u8], framing: &BodyFraming) -> (String, Vec<u8>) {
     }
 }
 
-fn request_strategy()
--> impl Strategy<Value = (String, String, Vec<(String, Vec<u8>)>, Vec<u8>, BodyFraming)> {
+fn request_strategy() -> impl Strategy<Value = GenRequest> {
     (
         prop_oneof![
             Just("GET".to_owned()),
@@ -245,7 +253,7 @@ fn encode_request(
     fields: &[(String, Vec<u8>)],
     body: &[u8],
     framing: &BodyFraming,
-) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+) -> (Vec<u8>, RawFields) {
     let mut all: Vec<(String, Vec<u8>)> = vec![("Host".into(), b"example.com".to_vec())];
     all.extend(fields.iter().cloned());
     all.push(framing_field(body, framing));
