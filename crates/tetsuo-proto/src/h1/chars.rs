@@ -142,9 +142,7 @@ fn eq_mask(w: u64, b: u8) -> u64 {
 pub(crate) fn plain_value_run(s: &[u8]) -> usize {
     let mut i = 0;
     for chunk in s.chunks_exact(8) {
-        let w = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
+        let w = word(chunk);
         let stop = less_mask(w, 0x20) | eq_mask(w, 0x7f);
         if stop != 0 {
             // Little-endian: the lowest flag is the first stopping byte.
@@ -156,6 +154,50 @@ pub(crate) fn plain_value_run(s: &[u8]) -> usize {
         .iter()
         .position(|&b| b < 0x20 || b == 0x7f)
         .unwrap_or(s.len() - i)
+}
+
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+pub(crate) fn word(chunk: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(chunk);
+    u64::from_le_bytes(bytes)
+}
+
+/// Per-byte flags of the bytes of `w` in `lo..=hi`, exact, for words whose
+/// bytes are all below 0x80 (no carries cross bytes).
+#[inline(always)]
+fn in_range(w: u64, lo: u8, hi: u8) -> u64 {
+    let ge_lo = w.wrapping_add(ONES * u64::from(0x80 - lo));
+    let gt_hi = w.wrapping_add(ONES * u64::from(0x7f - hi));
+    ge_lo & !gt_hi & HIGHS
+}
+
+/// The length of the leading run of token bytes (`tchar`) of `s`. Letters,
+/// digits and `-` (what field names are made of) are recognised a word at a
+/// time; the first other byte ends the run unless it is one of the rarer
+/// token bytes, in which case the table takes over.
+#[inline(always)]
+pub(crate) fn token_run(s: &[u8]) -> usize {
+    let mut i = 0;
+    for chunk in s.chunks_exact(8) {
+        let w = word(chunk);
+        let lower = w | (ONES * 0x20);
+        let ok = in_range(lower, b'a', b'z') | in_range(w, b'0', b'9') | in_range(w, b'-', b'-');
+        // Bytes >= 0x80 upset the ranges at and above themselves only; they
+        // are flagged as stops, so the lowest stop is exact.
+        let stop = (!ok & HIGHS) | (w & HIGHS);
+        if stop != 0 {
+            let at = i + (stop.trailing_zeros() / 8) as usize;
+            return if TCHAR[s[at] as usize] {
+                at + run(&s[at..], &TCHAR)
+            } else {
+                at
+            };
+        }
+        i += 8;
+    }
+    i + run(&s[i..], &TCHAR)
 }
 
 /// The length of the leading run of `s` whose bytes are in `table`.
@@ -181,6 +223,17 @@ mod tests {
         #[test]
         fn word_scans_match_byte_scans(s in proptest::collection::vec(any::<u8>(), 0..64)) {
             prop_assert_eq!(plain_value_run(&s), plain_value_run_slow(&s));
+        }
+
+        #[test]
+        fn token_run_matches_the_table(
+            s in proptest::collection::vec(prop_oneof![
+                8 => prop_oneof![b'a'..=b'z', b'A'..=b'Z', b'0'..=b'9', Just(b'-')],
+                1 => any::<u8>(),
+            ], 0..40)
+        ) {
+            let slow = s.iter().position(|&b| !TCHAR[b as usize]).unwrap_or(s.len());
+            prop_assert_eq!(token_run(&s), slow);
         }
 
         #[test]

@@ -10,7 +10,9 @@
 
 use http::{StatusCode, Version};
 
-use super::chars::{FIELD_VALUE, REG_NAME, TCHAR, URI_PLAIN, plain_value_run, run};
+use super::chars::{
+    FIELD_VALUE, REG_NAME, TCHAR, URI_PLAIN, plain_value_run, run, token_run, word,
+};
 use super::{Error, Limits};
 
 /// A byte range within the buffer a head was parsed from.
@@ -512,15 +514,19 @@ fn parse_status_line(line: &[u8], pos: usize) -> More<(u16, Span, Version, usize
 /// `HTTP/1.1` or `HTTP/1.0`; other `HTTP/d.d` are unsupported, anything else
 /// is malformed (RFC 9112 §2.3).
 fn parse_version(v: &[u8]) -> Result<Version, Error> {
-    match v {
-        b"HTTP/1.1" => Ok(Version::HTTP_11),
-        b"HTTP/1.0" => Ok(Version::HTTP_10),
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            Err(Error::UnsupportedVersion)
-        }
-        _ => Err(Error::InvalidVersion),
+    const HTTP_11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+    const HTTP_10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+    match word(v) {
+        HTTP_11 => Ok(Version::HTTP_11),
+        HTTP_10 => Ok(Version::HTTP_10),
+        _ => match v {
+            [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+                if major.is_ascii_digit() && minor.is_ascii_digit() =>
+            {
+                Err(Error::UnsupportedVersion)
+            }
+            _ => Err(Error::InvalidVersion),
+        },
     }
 }
 
@@ -602,7 +608,7 @@ fn check_authority(s: &[u8], require_port: bool) -> Result<(), Error> {
 #[inline]
 fn parse_field(line: &[u8], pos: usize) -> More<(Field, usize)> {
     let len = line.len();
-    let mut i = pos + run(&line[pos..], &TCHAR);
+    let mut i = pos + token_run(&line[pos..]);
     let Some(&after_name) = line.get(i) else {
         return Ok(None);
     };
