@@ -1,6 +1,6 @@
 //! Parses the corpus in a loop: a target for profilers (callgrind, perf).
 //!
-//! `cargo run --release -p tetsuo-benches --example h1_parse_loop -- 100000 [httparse]`
+//! `cargo run --release -p tetsuo-benches --example h1_parse_loop -- 100000 [tetsuo|httparse] [corpus name]`
 
 use std::hint::black_box;
 use tetsuo_benches::corpus;
@@ -13,9 +13,15 @@ fn main() {
         .unwrap_or(100_000);
     let mut parser = HeadParser::new(Kind::Request, Limits::default());
     let mut sum = 0;
+    let only = std::env::args().nth(3);
+    let corpus: Vec<&[u8]> = corpus::ALL
+        .iter()
+        .filter(|(name, _)| only.as_deref().is_none_or(|o| o == *name))
+        .map(|(_, req)| *req)
+        .collect();
     if std::env::args().nth(2).as_deref() == Some("httparse") {
         for _ in 0..rounds {
-            for (_, req) in corpus::ALL {
+            for req in &corpus {
                 let mut headers = [httparse::EMPTY_HEADER; 32];
                 let mut request = httparse::Request::new(&mut headers);
                 request.parse(black_box(req)).unwrap();
@@ -29,7 +35,7 @@ fn main() {
         return;
     }
     for _ in 0..rounds {
-        for (_, req) in corpus::ALL {
+        for req in &corpus {
             parser.reset();
             parser.parse(black_box(req)).unwrap();
             let request = parser.request(req).unwrap();

@@ -11,12 +11,28 @@
 //! This crate contains no `unsafe` code (`#![forbid(unsafe_code)]`) and does
 //! not depend on tokio.
 //!
-//! # Status
+//! # Modules
 //!
-//! The crate is the home of the protocol cores; they land one issue at a time
-//! (HTTP/1.1 first, then HPACK and HTTP/2, WebSocket, SOCKS, and the connect
-//! pipeline's pure logic). See the workspace README's feature table for what
-//! exists today.
+//! - [`h1`]: HTTP/1.1 — a strict zero-copy head parser, body framing, an
+//!   encoder and a connection state machine.
+//!
+//! HPACK and HTTP/2, WebSocket, SOCKS and the connect pipeline's pure logic
+//! follow, one issue at a time.
+//!
+//! # Example
+//!
+//! ```
+//! use tetsuo_proto::h1::{Connection, Event, Limits, Side};
+//!
+//! let mut server = Connection::new(Side::Server, Limits::default());
+//! server.handle_input(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+//! assert!(matches!(server.poll_event(), Some(Event::Request(_))));
+//! // A request smuggling attempt is refused with 400 and the connection closes.
+//! let mut server = Connection::new(Side::Server, Limits::default());
+//! let attack = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n";
+//! assert!(server.handle_input(attack).is_err());
+//! assert!(server.wants_close());
+//! ```
 
 #![forbid(unsafe_code)]
 
