@@ -4,43 +4,48 @@
 
 use http::{HeaderMap, Method};
 use libfuzzer_sys::fuzz_target;
-use tetsuo_proto::h1::{Connection, Event, Limits, Side};
+use tetsuo_proto::h1::{Connection, Error, Event, Limits, Side};
 
-fn run(pieces: &[&[u8]]) -> (Vec<String>, Option<tetsuo_proto::h1::Error>) {
+/// Events as text; body data merged, and so are the bytes that belong to
+/// a protocol the connection switched to.
+fn drain(conn: &mut Connection, seen: &mut Vec<String>, data: &mut Vec<u8>) {
+    while let Some(event) = conn.poll_event() {
+        match event {
+            Event::Data(d) | Event::Upgraded(d) => data.extend_from_slice(&d),
+            Event::Response(r) => {
+                let v = r.view();
+                seen.push(format!(
+                    "{} {:?}",
+                    v.status(),
+                    v.headers().collect::<Vec<_>>()
+                ));
+                r.to_parts()
+                    .expect("parsed response converts to http types");
+            }
+            other => seen.push(format!("{other:?}")),
+        }
+    }
+}
+
+fn run(pieces: &[&[u8]]) -> (Vec<String>, Vec<u8>, Option<Error>) {
     let mut conn = Connection::new(Side::Client, Limits::default());
     conn.send_request(&Method::GET, "/", &HeaderMap::new())
         .unwrap();
     conn.send_request(&Method::HEAD, "/", &HeaderMap::new())
         .unwrap();
-    let mut seen = Vec::new();
-    let mut data = Vec::new();
+    let (mut seen, mut data) = (Vec::new(), Vec::new());
     for piece in pieces {
-        if let Err(e) = conn.handle_input(piece) {
-            return (seen, Some(e));
-        }
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Data(d) => data.extend_from_slice(&d),
-                Event::Response(r) => {
-                    let v = r.view();
-                    seen.push(format!(
-                        "{} {:?}",
-                        v.status(),
-                        v.headers().collect::<Vec<_>>()
-                    ));
-                    r.to_parts()
-                        .expect("parsed response converts to http types");
-                }
-                other => seen.push(format!("{other:?}")),
-            }
+        let result = conn.handle_input(piece);
+        drain(&mut conn, &mut seen, &mut data);
+        match result {
+            // Bytes after a switch belong to the new protocol.
+            Ok(n) => data.extend_from_slice(&piece[n..]),
+            Err(e) => return (seen, data, Some(e)),
         }
     }
     let eof = conn.handle_eof().err();
-    while let Some(event) = conn.poll_event() {
-        seen.push(format!("{event:?}"));
-    }
-    seen.push(format!("body {data:?}"));
-    (seen, eof)
+    drain(&mut conn, &mut seen, &mut data);
+    (seen, data, eof)
 }
 
 fuzz_target!(|input: &[u8]| {

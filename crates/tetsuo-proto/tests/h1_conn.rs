@@ -427,3 +427,40 @@ fn a_server_buffers_at_most_one_head_of_pipelined_input() {
     assert_eq!(conn.handle_input(&flood).unwrap(), 64);
     assert_eq!(conn.handle_input(&flood).unwrap(), 0);
 }
+
+#[test]
+fn after_a_switch_input_is_left_to_the_new_protocol() {
+    let mut conn = server();
+    conn.handle_input(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .unwrap();
+    events(&mut conn);
+    conn.send_response(
+        StatusCode::SWITCHING_PROTOCOLS,
+        &headers(&[("upgrade", "websocket")]),
+    )
+    .unwrap();
+    assert!(conn.is_upgraded());
+    assert_eq!(conn.handle_input(b"\x81\x00").unwrap(), 0);
+}
+
+#[test]
+fn a_client_refuses_data_after_a_closing_response() {
+    // Found by fuzzing: whether the extra bytes came with the response or
+    // later, they are the same error.
+    for pieces in [
+        &[&b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhiEXTRA"[..]][..],
+        &[
+            &b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..],
+            &b"EXTRA"[..],
+        ],
+    ] {
+        let mut cl = client();
+        cl.send_request(&Method::GET, "/", &headers(&[("host", "x")]))
+            .unwrap();
+        let result: Result<Vec<usize>, Error> = pieces.iter().map(|p| cl.handle_input(p)).collect();
+        assert_eq!(result, Err(Error::UnexpectedData));
+        assert!(cl.wants_close());
+    }
+}

@@ -277,12 +277,22 @@ fn encode_request(
     (out, expected)
 }
 
+/// Trailers as they go on the wire: through a `HeaderMap`, which groups
+/// repeated names.
 fn expected_trailers(framing: &BodyFraming) -> Vec<(String, Vec<u8>)> {
     match framing {
-        BodyFraming::Chunked(_, trailers) => trailers
-            .iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
-            .collect(),
+        BodyFraming::Chunked(_, trailers) => {
+            let mut map = HeaderMap::new();
+            for (name, value) in trailers {
+                map.append(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    http::HeaderValue::from_bytes(value).unwrap(),
+                );
+            }
+            map.iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        }
         BodyFraming::Length => Vec::new(),
     }
 }

@@ -262,6 +262,10 @@ impl Connection {
     /// catches up (a server answering a request while the next ones queue):
     /// offer the rest later.
     ///
+    /// After [`Event::Upgraded`] nothing more is taken (`Ok(0)`): what
+    /// follows belongs to the new protocol. After the connection closed,
+    /// input is discarded.
+    ///
     /// An error means the peer broke the protocol; the connection is then
     /// closing, and a server has queued the error's response.
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<usize, Error> {
@@ -269,7 +273,10 @@ impl Connection {
             return Err(e);
         }
         let taken = match self.read {
-            Read::Closed => return Ok(bytes.len()),
+            // A server ignores what a client sends after asking to close.
+            Read::Closed if self.side == Side::Server => return Ok(bytes.len()),
+            // The bytes belong to the new protocol: hand them there.
+            Read::Upgraded => return Ok(0),
             // Enough is buffered to parse the next head once allowed.
             Read::Paused | Read::AwaitSwitch => bytes
                 .len()
@@ -417,6 +424,12 @@ impl Connection {
                         return Ok(());
                     }
                 }
+                // A server that said the connection ends sends nothing more.
+                Read::Closed
+                    if self.side == Side::Client && !self.input.is_empty() && !self.eof =>
+                {
+                    return Err(self.fail(Error::UnexpectedData));
+                }
                 Read::Paused | Read::AwaitSwitch | Read::Upgraded | Read::Closed => return Ok(()),
             }
         }
@@ -497,9 +510,6 @@ impl Connection {
                 } else {
                     self.read = Read::Closed;
                     self.closing = true;
-                    if !self.input.is_empty() {
-                        self.error = Some(Error::UnexpectedData);
-                    }
                 }
             }
         }
