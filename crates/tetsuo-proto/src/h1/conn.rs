@@ -87,20 +87,13 @@ impl RequestHead {
     pub fn to_parts(&self) -> Result<http::request::Parts, http::Error> {
         let view = self.view();
         let target = self.buf.slice_ref(view.target().as_bytes());
-        let mut builder = http::Request::builder()
+        let builder = http::Request::builder()
             .method(view.method())
             .uri(Uri::from_maybe_shared(target)?)
             .version(self.head.version());
-        if let Some(headers) = builder.headers_mut() {
-            headers.reserve(self.head.field_count());
-            for (name, value) in view.headers() {
-                headers.append(
-                    HeaderName::from_bytes(name)?,
-                    HeaderValue::from_maybe_shared(self.buf.slice_ref(value))?,
-                );
-            }
-        }
-        Ok(builder.body(())?.into_parts().0)
+        let mut parts = builder.body(())?.into_parts().0;
+        parts.headers = header_map(&self.buf, &self.head, view.headers())?;
+        Ok(parts)
     }
 }
 
@@ -131,20 +124,29 @@ impl ResponseHead {
     /// Converts into `http` types, sharing this head's buffer for values.
     pub fn to_parts(&self) -> Result<http::response::Parts, http::Error> {
         let view = self.view();
-        let mut builder = http::Response::builder()
+        let builder = http::Response::builder()
             .status(view.status())
             .version(self.head.version());
-        if let Some(headers) = builder.headers_mut() {
-            headers.reserve(self.head.field_count());
-            for (name, value) in view.headers() {
-                headers.append(
-                    HeaderName::from_bytes(name)?,
-                    HeaderValue::from_maybe_shared(self.buf.slice_ref(value))?,
-                );
-            }
-        }
-        Ok(builder.body(())?.into_parts().0)
+        let mut parts = builder.body(())?.into_parts().0;
+        parts.headers = header_map(&self.buf, &self.head, view.headers())?;
+        Ok(parts)
     }
+}
+
+/// The fields of a head as a [`HeaderMap`] whose values share `buf`.
+fn header_map<'a>(
+    buf: &Bytes,
+    head: &Head,
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<HeaderMap, http::Error> {
+    let mut map = HeaderMap::with_capacity(head.field_count());
+    for (name, value) in fields {
+        map.append(
+            HeaderName::from_bytes(name)?,
+            HeaderValue::from_maybe_shared(buf.slice_ref(value))?,
+        );
+    }
+    Ok(map)
 }
 
 #[derive(Debug)]
