@@ -521,3 +521,58 @@ fn bytes_after_a_chunked_body_are_left_alone() {
     assert!(step.done);
     assert_eq!(step.consumed, 5);
 }
+
+#[test]
+fn every_error_describes_itself_and_maps_to_a_client_or_server_status() {
+    use std::collections::HashSet;
+    let all = [
+        Error::InvalidMethod,
+        Error::InvalidTarget,
+        Error::InvalidVersion,
+        Error::UnsupportedVersion,
+        Error::Http09,
+        Error::InvalidStatus,
+        Error::InvalidReason,
+        Error::InvalidStartLine,
+        Error::InvalidFieldName,
+        Error::InvalidFieldValue,
+        Error::MissingColon,
+        Error::WhitespaceBeforeColon,
+        Error::ObsFold,
+        Error::BareLf,
+        Error::BareCr,
+        Error::MissingHost,
+        Error::DuplicateHost,
+        Error::InvalidHost,
+        Error::ContentLengthAndTransferEncoding,
+        Error::InvalidContentLength,
+        Error::ChunkedNotFinal,
+        Error::UnsupportedTransferCoding,
+        Error::TransferEncodingInHttp10,
+        Error::InvalidChunkSize,
+        Error::ChunkSizeOverflow,
+        Error::InvalidChunkExtension,
+        Error::InvalidChunkEnd,
+        Error::UnsupportedExpectation,
+        Error::StartLineTooLong,
+        Error::StatusLineTooLong,
+        Error::TooManyHeaders,
+        Error::HeadTooLarge,
+        Error::FieldTooLarge,
+        Error::TrailersTooLarge,
+        Error::ChunkExtensionsTooLarge,
+        Error::BodyTooLarge,
+        Error::Incomplete,
+        Error::UnexpectedData,
+        Error::UnsolicitedResponse,
+    ];
+    let texts: HashSet<String> = all.iter().map(|e| e.to_string()).collect();
+    assert_eq!(texts.len(), all.len(), "every error has its own words");
+    for e in all {
+        assert!(
+            e.status().is_client_error() || e.status().is_server_error(),
+            "{e:?}"
+        );
+        assert!(e.must_close());
+    }
+}

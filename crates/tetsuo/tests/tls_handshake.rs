@@ -606,3 +606,54 @@ async fn danger_mode_still_enforces_pins_and_staples() {
     .await;
     assert_eq!(cause(client), Some(TlsCause::OcspStapleMissing));
 }
+
+#[tokio::test]
+async fn a_delegated_responder_needs_the_ocsp_signing_purpose() {
+    let root = Ca::root("Test Root");
+    let ca = root.intermediate("Test Intermediate");
+    let leaf = ca.server(&["localhost"], Validity::Current);
+    let with = |staple: Vec<u8>| TlsAcceptor::builder().identity(leaf.identity().with_ocsp(staple));
+
+    // A responder certificate the issuer made for OCSP signing: trusted.
+    let responder = ca.responder(true);
+    let staple = ca.ocsp_signed_by(Some(&responder), &leaf, true, -1, 3);
+    let (client, _) = one(
+        with(staple),
+        trusting(&root).require_ocsp_staple(true),
+        "localhost",
+    )
+    .await;
+    assert!(client.unwrap().ocsp_verified());
+    // Revoked, by the same responder: fatal.
+    let staple = ca.ocsp_signed_by(Some(&responder), &leaf, false, -1, 3);
+    let (client, _) = one(with(staple), trusting(&root), "localhost").await;
+    assert_eq!(cause(client), Some(TlsCause::Revoked));
+
+    // Without the OCSP-signing purpose, its word is worth nothing.
+    let plain = ca.responder(false);
+    let staple = ca.ocsp_signed_by(Some(&plain), &leaf, false, -1, 3);
+    let (client, _) = one(with(staple.clone()), trusting(&root), "localhost").await;
+    let info = client.unwrap();
+    assert!(
+        !info.ocsp_verified(),
+        "an unauthorised responder's revocation is ignored"
+    );
+    let (client, _) = one(
+        with(staple),
+        trusting(&root).require_ocsp_staple(true),
+        "localhost",
+    )
+    .await;
+    assert_eq!(cause(client), Some(TlsCause::OcspStapleInvalid));
+
+    // A responder issued by some other CA: not trusted either.
+    let stranger = root.responder(true);
+    let staple = ca.ocsp_signed_by(Some(&stranger), &leaf, true, -1, 3);
+    let (client, _) = one(
+        with(staple),
+        trusting(&root).require_ocsp_staple(true),
+        "localhost",
+    )
+    .await;
+    assert_eq!(cause(client), Some(TlsCause::OcspStapleInvalid));
+}

@@ -156,6 +156,33 @@ impl Ca {
     /// A signed OCSP response from this CA about `leaf`, valid from
     /// `this_update` to `next_update` (offsets from now, in days).
     pub fn ocsp(&self, leaf: &Leaf, good: bool, this_update: i64, next_update: i64) -> Vec<u8> {
+        self.ocsp_signed_by(None, leaf, good, this_update, next_update)
+    }
+
+    /// A certificate for a delegated OCSP responder, issued by this CA, with
+    /// or without the OCSP-signing extended key usage.
+    pub fn responder(&self, ocsp_signing: bool) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "OCSP Responder");
+        if ocsp_signing {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        }
+        self.sign(params, Validity::Current)
+    }
+
+    /// An OCSP response about `leaf`, signed by `responder` (a delegated
+    /// responder this CA issued, whose certificate travels in the response)
+    /// or, with `None`, by the CA itself.
+    pub fn ocsp_signed_by(
+        &self,
+        responder: Option<&Leaf>,
+        leaf: &Leaf,
+        good: bool,
+        this_update: i64,
+        next_update: i64,
+    ) -> Vec<u8> {
         let sha1 = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
         let ca = x509_cert::Certificate::from_der(self.cert.der()).unwrap();
         let leaf = x509_cert::Certificate::from_der(leaf.cert.der()).unwrap();
@@ -193,7 +220,18 @@ impl Ca {
         };
         let tbs = ResponseData {
             version: Default::default(),
-            responder_id: ResponderId::ByKey(sha1_of(key_bits)),
+            responder_id: ResponderId::ByKey(match responder {
+                Some(r) => {
+                    let cert = x509_cert::Certificate::from_der(r.cert.der()).unwrap();
+                    sha1_of(
+                        cert.tbs_certificate
+                            .subject_public_key_info
+                            .subject_public_key
+                            .raw_bytes(),
+                    )
+                }
+                None => sha1_of(key_bits),
+            }),
             produced_at: at(0),
             responses: vec![SingleResponse {
                 cert_id: CertId {
@@ -212,7 +250,10 @@ impl Ca {
             }],
             response_extensions: None,
         };
-        let signature = self.key.sign(&tbs.to_der().unwrap()).unwrap();
+        let signature = match responder {
+            Some(r) => r.key.sign(&tbs.to_der().unwrap()).unwrap(),
+            None => self.key.sign(&tbs.to_der().unwrap()).unwrap(),
+        };
         let basic = BasicOcspResponse {
             tbs_response_data: tbs,
             signature_algorithm: AlgorithmIdentifierOwned {
@@ -220,7 +261,7 @@ impl Ca {
                 parameters: None,
             },
             signature: BitString::from_bytes(&signature).unwrap(),
-            certs: None,
+            certs: responder.map(|r| vec![x509_cert::Certificate::from_der(r.cert.der()).unwrap()]),
         };
         OcspResponse {
             response_status: OcspResponseStatus::Successful,
