@@ -173,17 +173,17 @@ fn in_range(w: u64, lo: u8, hi: u8) -> u64 {
     ge_lo & !gt_hi & HIGHS
 }
 
-/// The length of the leading run of token bytes (`tchar`) of `s`. Letters,
-/// digits and `-` (what field names are made of) are recognised a word at a
-/// time; the first other byte ends the run unless it is one of the rarer
-/// token bytes, in which case the table takes over.
+/// The length of the leading run of token bytes (`tchar`) of `s`. Letters
+/// and `-` (what field names are made of) are recognised a word at a time;
+/// the first other byte ends the run unless it is one of the rarer token
+/// bytes (digits, `_`, `.`, ...), in which case the table takes over.
 #[inline(always)]
 pub(crate) fn token_run(s: &[u8]) -> usize {
     let mut i = 0;
     for chunk in s.chunks_exact(8) {
         let w = word(chunk);
         let lower = w | (ONES * 0x20);
-        let ok = in_range(lower, b'a', b'z') | in_range(w, b'0', b'9') | in_range(w, b'-', b'-');
+        let ok = in_range(lower, b'a', b'z') | in_range(w, b'-', b'-');
         // Bytes >= 0x80 upset the ranges at and above themselves only; they
         // are flagged as stops, so the lowest stop is exact.
         let stop = (!ok & HIGHS) | (w & HIGHS);
