@@ -727,12 +727,14 @@ impl FramingFields {
                 }
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                for item in value.split(|&b| b == b',') {
-                    let n = parse_length(trim_ows(item))?;
-                    match meta.content_length {
-                        Some(m) if m != n => return Err(Error::InvalidContentLength),
-                        _ => meta.content_length = Some(n),
-                    }
+                let n = if value.contains(&b',') {
+                    length_list(value)?
+                } else {
+                    parse_length(value)?
+                };
+                match meta.content_length {
+                    Some(m) if m != n => return Err(Error::InvalidContentLength),
+                    _ => meta.content_length = Some(n),
                 }
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
@@ -795,6 +797,19 @@ impl FramingFields {
         }
         Ok(())
     }
+}
+
+/// A Content-Length list (`5, 5`): every element the same number.
+fn length_list(value: &[u8]) -> Result<u64, Error> {
+    let mut n = None;
+    for item in value.split(|&b| b == b',') {
+        let m = parse_length(trim_ows(item))?;
+        if n.is_some_and(|n| n != m) {
+            return Err(Error::InvalidContentLength);
+        }
+        n = Some(m);
+    }
+    n.ok_or(Error::InvalidContentLength)
 }
 
 /// `1*DIGIT`, without overflow.
