@@ -15,10 +15,21 @@ fn main() {
     let mut sum = 0;
     let only = std::env::args().nth(3);
     let minimal: (&str, &[u8]) = ("minimal", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    // "fields" : a minimal request plus 30 identical 31-byte fields, to
+    // measure the marginal cost of one field against "minimal".
+    let mut many = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for _ in 0..30 {
+        many.extend_from_slice(b"X-Field-Name: some-value-here\r\n");
+    }
+    many.extend_from_slice(b"\r\n");
+    let fields: (&str, &[u8]) = ("fields", &many);
     let corpus: Vec<&[u8]> = corpus::ALL
         .iter()
-        .chain(std::iter::once(&minimal))
-        .filter(|(name, _)| only.as_deref().map_or(*name != "minimal", |o| o == *name))
+        .chain([&minimal, &fields])
+        .filter(|(name, _)| {
+            only.as_deref()
+                .map_or(!matches!(*name, "minimal" | "fields"), |o| o == *name)
+        })
         .map(|(_, req)| *req)
         .collect();
     if std::env::args().nth(2).as_deref() == Some("httparse") {
