@@ -464,3 +464,144 @@ fn a_client_refuses_data_after_a_closing_response() {
         assert!(cl.wants_close());
     }
 }
+
+#[test]
+fn no_switch_before_the_request_body_is_read() {
+    let mut conn = server();
+    conn.handle_input(
+        b"POST /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 10\r\n\r\nabc",
+    )
+    .unwrap();
+    events(&mut conn);
+    assert_eq!(
+        conn.send_response(StatusCode::SWITCHING_PROTOCOLS, &HeaderMap::new()),
+        Err(EncodeError::WrongState)
+    );
+    conn.handle_input(b"defghij").unwrap();
+    assert!(matches!(events(&mut conn).last(), Some(Event::End(None))));
+    conn.send_response(StatusCode::SWITCHING_PROTOCOLS, &HeaderMap::new())
+        .unwrap();
+    assert!(conn.is_upgraded());
+}
+
+#[test]
+fn an_answered_request_gets_no_second_response_on_error() {
+    let mut conn = server();
+    conn.handle_input(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        .unwrap();
+    events(&mut conn);
+    // An early answer; then the body turns out to be broken.
+    conn.send_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &headers(&[("content-length", "0")]),
+    )
+    .unwrap();
+    let answer = wire(&mut conn);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(conn.handle_input(b"loXX").is_err());
+    assert_eq!(wire(&mut conn), "", "no second response");
+    assert!(conn.wants_close());
+}
+
+#[test]
+fn a_half_close_still_gets_every_pipelined_answer() {
+    let mut conn = server();
+    conn.handle_input(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    conn.handle_eof().unwrap();
+    let mut targets = Vec::new();
+    loop {
+        let evs = events(&mut conn);
+        let mut answered = false;
+        for e in &evs {
+            match e {
+                Event::Request(r) => targets.push(r.view().target().to_owned()),
+                Event::End(_) => answered = true,
+                _ => {}
+            }
+        }
+        if matches!(evs.last(), Some(Event::Closed)) {
+            break;
+        }
+        assert!(answered, "stuck: {evs:?}");
+        conn.send_response(StatusCode::NO_CONTENT, &HeaderMap::new())
+            .unwrap();
+    }
+    assert_eq!(targets, ["/a", "/b"]);
+    assert_eq!(wire(&mut conn).matches("HTTP/1.1 204").count(), 2);
+    assert!(conn.wants_close());
+}
+
+#[test]
+fn http_1_0_gets_no_chunks_no_1xx_and_no_switch() {
+    let mut conn = server();
+    conn.handle_input(b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .unwrap();
+    let Some(Event::Request(req)) = conn.poll_event() else {
+        panic!()
+    };
+    assert!(
+        !req.head().wants_upgrade(),
+        "Upgrade is ignored in HTTP/1.0"
+    );
+    assert_eq!(
+        conn.send_response(StatusCode::CONTINUE, &HeaderMap::new()),
+        Err(EncodeError::WrongState)
+    );
+    assert_eq!(
+        conn.send_response(StatusCode::SWITCHING_PROTOCOLS, &HeaderMap::new()),
+        Err(EncodeError::WrongState)
+    );
+    let chunked = headers(&[("transfer-encoding", "chunked")]);
+    assert_eq!(
+        conn.send_response(StatusCode::OK, &chunked),
+        Err(EncodeError::InvalidFraming)
+    );
+}
+
+#[test]
+fn a_client_sends_nothing_after_close_or_switch() {
+    let mut cl = client();
+    cl.send_request(
+        &Method::GET,
+        "/",
+        &headers(&[("host", "x"), ("connection", "close")]),
+    )
+    .unwrap();
+    assert_eq!(
+        cl.send_request(&Method::GET, "/", &headers(&[("host", "x")])),
+        Err(EncodeError::WrongState)
+    );
+
+    let mut cl = client();
+    cl.send_request(
+        &Method::GET,
+        "/ws",
+        &headers(&[
+            ("host", "x"),
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+        ]),
+    )
+    .unwrap();
+    cl.handle_input(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+    )
+    .unwrap();
+    assert!(cl.is_upgraded());
+    assert_eq!(
+        cl.send_request(&Method::GET, "/", &headers(&[("host", "x")])),
+        Err(EncodeError::WrongState)
+    );
+}
+
+#[test]
+fn a_client_refuses_a_switch_it_did_not_ask_for() {
+    let mut cl = client();
+    cl.send_request(&Method::GET, "/", &headers(&[("host", "x")]))
+        .unwrap();
+    let err = cl
+        .handle_input(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        .unwrap_err();
+    assert_eq!(err, Error::UnexpectedSwitch);
+}

@@ -565,6 +565,7 @@ fn every_error_describes_itself_and_maps_to_a_client_or_server_status() {
         Error::Incomplete,
         Error::UnexpectedData,
         Error::UnsolicitedResponse,
+        Error::UnexpectedSwitch,
     ];
     let texts: HashSet<String> = all.iter().map(|e| e.to_string()).collect();
     assert_eq!(texts.len(), all.len(), "every error has its own words");
@@ -575,4 +576,48 @@ fn every_error_describes_itself_and_maps_to_a_client_or_server_status() {
         );
         assert!(e.must_close());
     }
+}
+
+#[test]
+fn chunk_lines_allow_whitespace_only_before_an_extension_rfc9112_7_1_1() {
+    let decode = |body: &[u8]| -> Result<(), Error> {
+        let mut decoder = BodyDecoder::new(Framing::Chunked, &Limits::default())?;
+        decoder.decode(body).map(|_| ())
+    };
+    assert_eq!(decode(b"5 \r\nhello\r\n"), Err(Error::InvalidChunkSize));
+    assert_eq!(
+        decode(b"5;a \r\nhello\r\n"),
+        Err(Error::InvalidChunkExtension)
+    );
+    assert_eq!(
+        decode(b"5;a=b \r\nhello\r\n"),
+        Err(Error::InvalidChunkExtension)
+    );
+    assert_eq!(
+        decode(b"5;a=\"b\" \r\nhello\r\n"),
+        Err(Error::InvalidChunkExtension)
+    );
+    decode(b"5 ;a = b ; c=\"d\"\r\nhello\r\n").unwrap();
+    // Leading zeros cannot make a chunk-size line endless.
+    let zeros = [b"0".repeat(70), b"5\r\n".to_vec()].concat();
+    assert_eq!(decode(&zeros), Err(Error::ChunkSizeOverflow));
+    // Whitespace after the size counts against the extension limit.
+    let mut limits = Limits::default();
+    limits.max_chunk_ext = 8;
+    let mut decoder = BodyDecoder::new(Framing::Chunked, &limits).unwrap();
+    assert_eq!(
+        decoder
+            .decode(&[b"5".as_slice(), &[b' '; 20]].concat())
+            .unwrap_err(),
+        Error::ChunkExtensionsTooLarge
+    );
+}
+
+#[test]
+fn an_empty_transfer_encoding_line_is_refused() {
+    rejects(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n",
+        Error::ChunkedNotFinal,
+        400,
+    );
 }

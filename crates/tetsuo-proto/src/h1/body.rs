@@ -90,7 +90,10 @@ enum Chunk {
     ExtToken,
     ExtQuoted,
     ExtQuotedPair,
+    /// Right after a quoted value: CRLF, `;` or BWS may follow.
     ExtAfterValue,
+    /// BWS after a value: only `;` may follow (no whitespace before CRLF).
+    ExtAfterValueWs,
     /// The LF ending a chunk-size line.
     SizeLf,
     /// Chunk data; bytes left in the chunk.
@@ -160,7 +163,8 @@ impl BodyDecoder {
             max_body: limits.max_body,
             ext_bytes: 0,
             max_chunk_ext: limits.max_chunk_ext,
-            max_trailers: limits.max_trailers,
+            // Trailer spans are 32-bit.
+            max_trailers: limits.max_trailers.min(u32::MAX as usize / 2),
             trailer_buf: Vec::new(),
             trailer_fields: Vec::new(),
         })
@@ -298,7 +302,8 @@ impl BodyDecoder {
             let next = match chunk {
                 Chunk::Size { digits } => match b {
                     b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
-                        if self.remaining > u64::MAX >> 4 {
+                        // Leading zeros count too: the line stays bounded.
+                        if self.remaining > u64::MAX >> 4 || digits >= 64 {
                             return Err(Error::ChunkSizeOverflow);
                         }
                         self.remaining = (self.remaining << 4) | u64::from(hex(b));
@@ -307,14 +312,15 @@ impl BodyDecoder {
                     _ if digits == 0 => return Err(Error::InvalidChunkSize),
                     b'\r' => Chunk::SizeLf,
                     b'\n' => return Err(Error::BareLf),
-                    b' ' | b'\t' => Chunk::AfterSize,
+                    b' ' | b'\t' => self.ext(Chunk::AfterSize)?,
                     b';' => self.ext(Chunk::ExtBeforeName)?,
                     _ => return Err(Error::InvalidChunkSize),
                 },
+                // BWS after the size only leads to an extension (RFC 9112
+                // §7.1.1): "5 \r\n" is malformed.
                 Chunk::AfterSize => match b {
-                    b' ' | b'\t' => Chunk::AfterSize,
+                    b' ' | b'\t' => self.ext(Chunk::AfterSize)?,
                     b';' => self.ext(Chunk::ExtBeforeName)?,
-                    b'\r' => Chunk::SizeLf,
                     b'\n' => return Err(Error::BareLf),
                     _ => return Err(Error::InvalidChunkSize),
                 },
@@ -332,11 +338,11 @@ impl BodyDecoder {
                     b'\n' => return Err(Error::BareLf),
                     _ => return Err(Error::InvalidChunkExtension),
                 },
+                // BWS after a name leads to "=" or ";", never to CRLF.
                 Chunk::ExtAfterName => match b {
                     b' ' | b'\t' => self.ext(Chunk::ExtAfterName)?,
                     b'=' => self.ext(Chunk::ExtBeforeValue)?,
                     b';' => self.ext(Chunk::ExtBeforeName)?,
-                    b'\r' => Chunk::SizeLf,
                     b'\n' => return Err(Error::BareLf),
                     _ => return Err(Error::InvalidChunkExtension),
                 },
@@ -348,7 +354,7 @@ impl BodyDecoder {
                 },
                 Chunk::ExtToken => match b {
                     _ if TCHAR[b as usize] => self.ext(Chunk::ExtToken)?,
-                    b' ' | b'\t' => self.ext(Chunk::ExtAfterValue)?,
+                    b' ' | b'\t' => self.ext(Chunk::ExtAfterValueWs)?,
                     b';' => self.ext(Chunk::ExtBeforeName)?,
                     b'\r' => Chunk::SizeLf,
                     b'\n' => return Err(Error::BareLf),
@@ -366,9 +372,15 @@ impl BodyDecoder {
                     _ => return Err(Error::InvalidChunkExtension),
                 },
                 Chunk::ExtAfterValue => match b {
-                    b' ' | b'\t' => self.ext(Chunk::ExtAfterValue)?,
+                    b' ' | b'\t' => self.ext(Chunk::ExtAfterValueWs)?,
                     b';' => self.ext(Chunk::ExtBeforeName)?,
                     b'\r' => Chunk::SizeLf,
+                    b'\n' => return Err(Error::BareLf),
+                    _ => return Err(Error::InvalidChunkExtension),
+                },
+                Chunk::ExtAfterValueWs => match b {
+                    b' ' | b'\t' => self.ext(Chunk::ExtAfterValueWs)?,
+                    b';' => self.ext(Chunk::ExtBeforeName)?,
                     b'\n' => return Err(Error::BareLf),
                     _ => return Err(Error::InvalidChunkExtension),
                 },

@@ -219,7 +219,8 @@ pub struct Connection {
     request_read: bool,
     /// (Server) the request asked to switch protocols.
     switch_requested: bool,
-    /// (Client) methods of requests whose responses are outstanding.
+    /// (Client) requests whose responses are outstanding: method, and
+    /// whether it asked to switch protocols.
     pending: VecDeque<(Method, bool)>,
     /// (Client) the current request's body is fully sent.
     request_sent: bool,
@@ -265,8 +266,10 @@ impl Connection {
     /// offer the rest later.
     ///
     /// After [`Event::Upgraded`] nothing more is taken (`Ok(0)`): what
-    /// follows belongs to the new protocol. After the connection closed,
-    /// input is discarded.
+    /// follows belongs to the new protocol. Once a server has decided to
+    /// close, further input is discarded; a client that receives bytes after
+    /// a response that closed the connection reports
+    /// [`Error::UnexpectedData`].
     ///
     /// An error means the peer broke the protocol; the connection is then
     /// closing, and a server has queued the error's response.
@@ -295,7 +298,15 @@ impl Connection {
         if let Some(e) = self.error {
             return Err(e);
         }
+        if self.eof {
+            return Ok(());
+        }
         self.eof = true;
+        if self.side == Side::Server && matches!(self.read, Read::Paused | Read::AwaitSwitch) {
+            // A half-close: the request being answered and any pipelined
+            // after it are still answered; `Closed` comes once they are.
+            return Ok(());
+        }
         self.process()?;
         let result = match &mut self.read {
             Read::Head if self.input.is_empty() => {
@@ -358,10 +369,13 @@ impl Connection {
     }
 
     fn fail(&mut self, e: Error) -> Error {
+        // Answer only a request that has no response yet (a broken head, or
+        // a broken body whose request is still unanswered).
+        let unanswered = self.request.is_some() || matches!(self.read, Read::Head);
         self.error = Some(e);
         self.closing = true;
         self.read = Read::Closed;
-        if self.side == Side::Server && self.out == Out::Idle {
+        if self.side == Side::Server && self.out == Out::Idle && unanswered {
             // The error's wire answer; the connection closes after it.
             let mut headers = HeaderMap::new();
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -453,13 +467,18 @@ impl Connection {
                 self.start_body(body);
             }
             Side::Client => {
-                let (method, _) = self
+                let (method, upgrade) = self
                     .pending
                     .front()
                     .cloned()
                     .ok_or(Error::UnsolicitedResponse)?;
                 let response = ResponseHead { buf, head };
                 let status = response.status();
+                if status == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
+                    // A switch nobody asked for: the smuggling pattern of
+                    // pooled back-end connections.
+                    return Err(Error::UnexpectedSwitch);
+                }
                 if status == StatusCode::SWITCHING_PROTOCOLS
                     || (method == Method::CONNECT && status.is_success())
                 {
@@ -551,7 +570,14 @@ impl Connection {
         target: &str,
         headers: &HeaderMap,
     ) -> Result<(), EncodeError> {
-        if self.side != Side::Client || !self.request_sent || self.closing {
+        // Nothing after a request that asked to close (RFC 9112 §9.6), a
+        // closing response, or a switch to another protocol.
+        if self.side != Side::Client
+            || !self.request_sent
+            || self.closing
+            || !self.keep_alive
+            || self.is_upgraded()
+        {
             return Err(EncodeError::WrongState);
         }
         let out = match outgoing_framing(headers)? {
@@ -566,9 +592,9 @@ impl Connection {
             headers,
             &[],
         )?;
-        let close = says_close(headers);
-        self.pending.push_back((method.clone(), close));
-        if close {
+        let upgrade = headers.contains_key(http::header::UPGRADE) || method == Method::CONNECT;
+        self.pending.push_back((method.clone(), upgrade));
+        if says_close(headers) {
             self.keep_alive = false;
         }
         self.out = out;
@@ -595,6 +621,10 @@ impl Connection {
         if self.side != Side::Server || self.out != Out::Idle {
             return Err(EncodeError::WrongState);
         }
+        if status.is_informational() && version == Version::HTTP_10 {
+            // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+            return Err(EncodeError::WrongState);
+        }
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             encode_response_head(
                 &mut self.transmit,
@@ -608,7 +638,9 @@ impl Connection {
         }
         let switching = status == StatusCode::SWITCHING_PROTOCOLS
             || (method == Method::CONNECT && status.is_success());
-        if switching && !self.switch_requested {
+        // A switch needs a request that asked for it, read to its end: its
+        // body bytes must not reach the new protocol.
+        if switching && (!self.switch_requested || !self.request_read) {
             return Err(EncodeError::WrongState);
         }
         let no_body = switching
@@ -619,6 +651,10 @@ impl Connection {
         let mut extra: Vec<(&str, &[u8])> = Vec::new();
         let mut out = match declared {
             _ if no_body => Out::NoBody,
+            // RFC 9112 §6.1: no chunked framing to an HTTP/1.0 recipient.
+            Some(Out::Chunked) if version == Version::HTTP_10 => {
+                return Err(EncodeError::InvalidFraming);
+            }
             Some(out) => out,
             None if version == Version::HTTP_11 => {
                 extra.push(("transfer-encoding", b"chunked"));
@@ -711,6 +747,15 @@ impl Connection {
                     // Pipelined requests already buffered.
                     if let Err(e) = self.process() {
                         self.error = Some(e);
+                    } else if self.eof && matches!(self.read, Read::Head) {
+                        // The peer half-closed earlier: end once drained.
+                        if self.input.is_empty() {
+                            self.events.push_back(Event::Closed);
+                            self.read = Read::Closed;
+                            self.closing = true;
+                        } else {
+                            let _ = self.fail(Error::Incomplete);
+                        }
                     }
                 }
             }

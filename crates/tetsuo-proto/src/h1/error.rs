@@ -72,7 +72,7 @@ pub enum Error {
     TransferEncodingInHttp10,
     /// A chunk size that is not hexadecimal (RFC 9112 §7.1).
     InvalidChunkSize,
-    /// A chunk size beyond 2^63 - 1.
+    /// A chunk size beyond 2^64 - 1, or written with more than 64 digits.
     ChunkSizeOverflow,
     /// A malformed chunk extension (RFC 9112 §7.1.1).
     InvalidChunkExtension,
@@ -103,6 +103,8 @@ pub enum Error {
     UnexpectedData,
     /// A response arrived with no request outstanding.
     UnsolicitedResponse,
+    /// A `101 Switching Protocols` to a request that did not ask to switch.
+    UnexpectedSwitch,
 }
 
 impl Error {
@@ -171,6 +173,7 @@ impl Error {
             Incomplete => "connection closed mid-message",
             UnexpectedData => "unexpected data after the last message",
             UnsolicitedResponse => "response without a request",
+            UnexpectedSwitch => "protocol switch that was not asked for",
         }
     }
 }

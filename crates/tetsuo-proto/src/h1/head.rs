@@ -3,7 +3,8 @@
 //! [`HeadParser`] parses a head line by line, in one pass when the whole head
 //! is at hand, resuming at the first incomplete line when it is not, into a
 //! [`Head`]: spans into the caller's buffer, no copies, no allocation per
-//! field (the field list is a vector reused from message to message). The
+//! field (the parser keeps its field list from message to message;
+//! [`HeadParser::take_head`] hands it over and starts a new one). The
 //! same pass records what the framing and the connection need
 //! (Content-Length, Transfer-Encoding, Connection, Host, Expect, Upgrade) and
 //! applies the strictness rules listed on [`Error`].
@@ -143,7 +144,8 @@ impl Head {
     /// True if the message asks to switch protocols (`Connection: upgrade`
     /// and an `Upgrade` field).
     pub fn wants_upgrade(&self) -> bool {
-        self.meta.upgrade && self.meta.connection_upgrade
+        // RFC 9110 §7.8: Upgrade in an HTTP/1.0 message is ignored.
+        self.meta.upgrade && self.meta.connection_upgrade && self.version == Version::HTTP_11
     }
 
     /// Whether the connection may carry another message after this one
@@ -229,7 +231,9 @@ type More<T> = Result<Option<T>, Error>;
 
 impl HeadParser {
     /// A parser for heads of `kind`, enforcing `limits`.
-    pub fn new(kind: Kind, limits: Limits) -> HeadParser {
+    pub fn new(kind: Kind, mut limits: Limits) -> HeadParser {
+        // Spans are 32-bit: heads beyond 2 GiB are refused, whatever asked.
+        limits.max_head = limits.max_head.min(u32::MAX as usize / 2);
         let capacity = limits.max_headers.min(128);
         HeadParser {
             kind,
@@ -739,6 +743,11 @@ impl FramingFields {
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 meta.has_transfer_encoding = true;
+                if list(value).next().is_none() {
+                    // An empty Transfer-Encoding line: refused rather than
+                    // ignored, since another parser may keep only this one.
+                    return Err(Error::ChunkedNotFinal);
+                }
                 for coding in list(value) {
                     if coding.eq_ignore_ascii_case(b"chunked") {
                         if self.chunked_seen {
