@@ -86,7 +86,7 @@ impl RequestHead {
     /// values and the URI share this head's buffer.
     pub fn to_parts(&self) -> Result<http::request::Parts, http::Error> {
         let view = self.view();
-        let target = self.buf.slice_ref(view.target().as_bytes());
+        let target = self.buf.slice_ref(view.target_bytes());
         let builder = http::Request::builder()
             .method(view.method())
             .uri(Uri::from_maybe_shared(target)?)

@@ -900,7 +900,13 @@ impl<'a> Request<'a> {
 
     /// The request-target, as sent (ASCII).
     pub fn target(&self) -> &'a str {
-        ascii(self.spans().1.of(self.buf))
+        ascii(self.target_bytes())
+    }
+
+    /// The request-target's bytes, without the UTF-8 check `target` pays
+    /// for (what `http::Uri::from_maybe_shared` takes).
+    pub fn target_bytes(&self) -> &'a [u8] {
+        self.spans().1.of(self.buf)
     }
 
     /// The version.
