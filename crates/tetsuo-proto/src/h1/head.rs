@@ -720,14 +720,13 @@ impl FramingFields {
             }
             7 if name.eq_ignore_ascii_case(b"upgrade") => meta.upgrade = true,
             10 if name.eq_ignore_ascii_case(b"connection") => {
-                for option in list(value) {
-                    if option.eq_ignore_ascii_case(b"close") {
-                        meta.close = true;
-                    } else if option.eq_ignore_ascii_case(b"keep-alive") {
-                        meta.keep_alive = true;
-                    } else if option.eq_ignore_ascii_case(b"upgrade") {
-                        meta.connection_upgrade = true;
+                // One option is the common case; lists take the long way.
+                if value.contains(&b',') {
+                    for option in list(value) {
+                        connection_option(option, meta);
                     }
+                } else {
+                    connection_option(value, meta);
                 }
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
@@ -805,6 +804,18 @@ impl FramingFields {
             }
         }
         Ok(())
+    }
+}
+
+/// Records a `Connection` option that matters to framing.
+#[inline]
+fn connection_option(option: &[u8], meta: &mut Meta) {
+    if option.eq_ignore_ascii_case(b"close") {
+        meta.close = true;
+    } else if option.eq_ignore_ascii_case(b"keep-alive") {
+        meta.keep_alive = true;
+    } else if option.eq_ignore_ascii_case(b"upgrade") {
+        meta.connection_upgrade = true;
     }
 }
 
