@@ -646,8 +646,14 @@ fn parse_field(line: &[u8], pos: usize) -> More<(Field, usize)> {
     }
     let name = Span::new(pos, i);
     i += 1;
-    while i < len && matches!(line[i], b' ' | b'\t') {
+    // Usually exactly one space; the loop only for anything else.
+    if line.get(i) == Some(&b' ') {
         i += 1;
+    }
+    if matches!(line.get(i), Some(b' ' | b'\t')) {
+        while i < len && matches!(line[i], b' ' | b'\t') {
+            i += 1;
+        }
     }
     let value_start = i;
     loop {
