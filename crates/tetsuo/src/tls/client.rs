@@ -211,7 +211,7 @@ impl TlsConnectorBuilder {
         if let Some(e) = self.load_error {
             return Err(e);
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = super::provider();
         let chain = if self.chain_validation && !self.danger_accept_invalid_certs {
             let roots = self.roots()?;
             if roots.is_empty() {
@@ -241,11 +241,8 @@ impl TlsConnectorBuilder {
             extra_cas: self.extra_cas,
             provider: provider.clone(),
         });
-        let versions: &[&rustls::SupportedProtocolVersion] = if self.tls12 {
-            &[&rustls::version::TLS13, &rustls::version::TLS12]
-        } else {
-            &[&rustls::version::TLS13]
-        };
+        // TLS 1.3 is always on for a client; 1.2 by option.
+        let versions = super::versions(true, self.tls12).unwrap_or_default();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .map_err(|e| {

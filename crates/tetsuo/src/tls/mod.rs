@@ -88,3 +88,27 @@ pub use stream::{TlsInfo, TlsStream, Version};
 
 pub use rustls;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use std::sync::Arc;
+
+/// The crypto provider every tetsuo TLS configuration uses (see "Crypto
+/// provider" above).
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The protocol versions to offer or accept, newest first; `None` when both
+/// are off.
+fn versions(
+    tls13: bool,
+    tls12: bool,
+) -> Option<&'static [&'static rustls::SupportedProtocolVersion]> {
+    static BOTH: [&rustls::SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
+    match (tls13, tls12) {
+        (true, true) => Some(&BOTH),
+        (true, false) => Some(&BOTH[..1]),
+        (false, true) => Some(&BOTH[1..]),
+        (false, false) => None,
+    }
+}

@@ -213,7 +213,7 @@ impl TlsAcceptorBuilder {
         if self.default.is_none() && self.named.is_empty() {
             return Err(invalid("no certificate configured".into()));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = super::provider();
         let mut certs = Certs {
             default: self
                 .default
@@ -232,12 +232,8 @@ impl TlsAcceptorBuilder {
             certs: RwLock::new(Arc::new(certs)),
         });
 
-        let versions: &[&rustls::SupportedProtocolVersion] = match (self.tls13, self.tls12) {
-            (true, true) => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            (true, false) => &[&rustls::version::TLS13],
-            (false, true) => &[&rustls::version::TLS12],
-            (false, false) => return Err(invalid("both TLS 1.3 and TLS 1.2 are disabled".into())),
-        };
+        let versions = super::versions(self.tls13, self.tls12)
+            .ok_or_else(|| invalid("both TLS 1.3 and TLS 1.2 are disabled".into()))?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .map_err(|e| invalid(e.to_string()))?;
