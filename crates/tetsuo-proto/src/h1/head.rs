@@ -12,7 +12,7 @@
 use http::{StatusCode, Version};
 
 use super::chars::{
-    FIELD_VALUE, REG_NAME, TCHAR, URI_PLAIN, plain_value_run, run, token_run, word,
+    FIELD_VALUE, REG_NAME, TCHAR, eq_folded, plain_value_run, run, token_run, uri_plain_run, word,
 };
 use super::{Error, Limits};
 
@@ -447,7 +447,7 @@ fn parse_request_line(line: &[u8], pos: usize) -> More<(Span, Span, Version, usi
     let target_start = i + 1;
     let mut j = target_start;
     loop {
-        j += run(&line[j..], &URI_PLAIN);
+        j += uri_plain_run(&line[j..]);
         if line.get(j) != Some(&b'%') {
             break;
         }
@@ -710,24 +710,24 @@ impl FramingFields {
         let name = field.name.of(buf);
         let value = field.value.of(buf);
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if eq_folded(name, b"host") => {
                 self.hosts += 1;
                 if self.hosts > 1 {
                     return Err(Error::DuplicateHost);
                 }
                 meta.host = Some(field.value);
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
+            6 if eq_folded(name, b"expect") => {
+                if eq_folded(value, b"100-continue") {
                     meta.expect_continue = true;
                 } else {
                     return Err(Error::UnsupportedExpectation);
                 }
             }
-            7 if name.eq_ignore_ascii_case(b"upgrade") => meta.upgrade = true,
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            7 if eq_folded(name, b"upgrade") => meta.upgrade = true,
+            10 if eq_folded(name, b"connection") => {
                 // One option is the common case; lists take the long way.
-                if value.contains(&b',') {
+                if value.iter().any(|&b| b == b',') {
                     for option in list(value) {
                         connection_option(option, meta);
                     }
@@ -735,8 +735,8 @@ impl FramingFields {
                     connection_option(value, meta);
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let n = if value.contains(&b',') {
+            14 if eq_folded(name, b"content-length") => {
+                let n = if value.iter().any(|&b| b == b',') {
                     length_list(value)?
                 } else {
                     parse_length(value)?
@@ -746,7 +746,7 @@ impl FramingFields {
                     _ => meta.content_length = Some(n),
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if eq_folded(name, b"transfer-encoding") => {
                 meta.has_transfer_encoding = true;
                 if list(value).next().is_none() {
                     // An empty Transfer-Encoding line: refused rather than
@@ -816,11 +816,11 @@ impl FramingFields {
 /// Records a `Connection` option that matters to framing.
 #[inline]
 fn connection_option(option: &[u8], meta: &mut Meta) {
-    if option.eq_ignore_ascii_case(b"close") {
+    if eq_folded(option, b"close") {
         meta.close = true;
-    } else if option.eq_ignore_ascii_case(b"keep-alive") {
+    } else if eq_folded(option, b"keep-alive") {
         meta.keep_alive = true;
-    } else if option.eq_ignore_ascii_case(b"upgrade") {
+    } else if eq_folded(option, b"upgrade") {
         meta.connection_upgrade = true;
     }
 }
