@@ -269,6 +269,19 @@ mod sse2 {
         (move_mask_i8_m128i(plain) as u32) ^ 0xffff
     }
 
+    /// One bit per byte of a 16-byte `block` that is not an ASCII letter,
+    /// digit, `-` or `.` (what host names are made of).
+    #[inline(always)]
+    pub(super) fn host_stops(block: &[u8]) -> u32 {
+        let v = load(block);
+        let lower = bitor_m128i(v, set_splat_i8_m128i(0x20));
+        let ok = bitor_m128i(
+            in_range(lower, b'a', b'z'),
+            bitor_m128i(in_range(v, b'0', b'9'), in_range(v, b'-', b'.')),
+        );
+        (move_mask_i8_m128i(ok) as u32) ^ 0xffff
+    }
+
     /// One bit per byte of a 16-byte `block` that is neither an ASCII
     /// letter nor `-`.
     #[inline(always)]
@@ -309,6 +322,30 @@ pub(crate) fn eq_folded(s: &[u8], lower: &[u8]) -> bool {
             .zip(lower)
             .fold(0, |diff, (&a, &b)| diff | ((a | 0x20) ^ b))
             == 0
+}
+
+/// The length of the leading run of [`REG_NAME`] bytes in `s[..len]`.
+/// Bytes of `s` past `len` (the rest of the head) let the scan go sixteen
+/// bytes at a time; they never count.
+#[inline]
+pub(crate) fn reg_name_run(s: &[u8], len: usize) -> usize {
+    let mut i = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while i < len
+        && let Some(block) = s.get(i..i + 16)
+    {
+        let m = sse2::host_stops(block);
+        if m != 0 {
+            i += m.trailing_zeros() as usize;
+            break;
+        }
+        i += 16;
+    }
+    let len = len.min(s.len());
+    if i >= len {
+        return len;
+    }
+    i + run(&s[i..len], &REG_NAME)
 }
 
 /// Eight bytes as a little-endian word.
@@ -406,6 +443,19 @@ mod tests {
         ) {
             let slow = s.iter().position(|&b| !URI_PLAIN[b as usize]).unwrap_or(s.len());
             prop_assert_eq!(uri_plain_run(&s), slow);
+        }
+
+        #[test]
+        fn host_run_matches_the_table(
+            s in proptest::collection::vec(prop_oneof![
+                8 => prop_oneof![b'a'..=b'z', b'0'..=b'9', Just(b'.'), Just(b'-')],
+                1 => any::<u8>(),
+            ], 0..64),
+            len in 0usize..64,
+        ) {
+            let len = len.min(s.len());
+            let slow = s[..len].iter().position(|&b| !REG_NAME[b as usize]).unwrap_or(len);
+            prop_assert_eq!(reg_name_run(&s, len), slow);
         }
 
         #[test]

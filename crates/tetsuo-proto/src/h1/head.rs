@@ -12,7 +12,8 @@
 use http::{StatusCode, Version};
 
 use super::chars::{
-    FIELD_VALUE, REG_NAME, TCHAR, eq_folded, plain_value_run, run, token_run, uri_plain_run, word,
+    FIELD_VALUE, TCHAR, eq_folded, plain_value_run, reg_name_run, run, token_run, uri_plain_run,
+    word,
 };
 use super::{Error, Limits};
 
@@ -565,7 +566,7 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
     match target[0] {
         b'/' if !connect => Ok(()),
         b'*' if target.len() == 1 && method == b"OPTIONS" => Ok(()),
-        _ if connect => check_authority(target, true),
+        _ if connect => check_authority(target, target.len(), true),
         b if b.is_ascii_alphabetic() => {
             let colon = target
                 .iter()
@@ -586,9 +587,11 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
     }
 }
 
-/// `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3); `require_port` for CONNECT's
+/// `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3) in `rest[..len]` (the rest
+/// of the head may follow, for a faster scan); `require_port` for CONNECT's
 /// authority-form.
-fn check_authority(s: &[u8], require_port: bool) -> Result<(), Error> {
+fn check_authority(rest: &[u8], len: usize, require_port: bool) -> Result<(), Error> {
+    let s = &rest[..len];
     let bad = if require_port {
         Error::InvalidTarget
     } else {
@@ -606,7 +609,7 @@ fn check_authority(s: &[u8], require_port: bool) -> Result<(), Error> {
         }
         close + 1
     } else {
-        let end = run(s, &REG_NAME);
+        let end = reg_name_run(rest, len);
         let reg_name_ok = matches!(s.get(end), None | Some(b':'));
         if !reg_name_ok {
             return Err(bad);
@@ -801,7 +804,11 @@ impl FramingFields {
         if kind == Kind::Request {
             match meta.host {
                 None if head.version == Version::HTTP_11 => return Err(Error::MissingHost),
-                Some(host) => check_authority(host.of(buf), false)?,
+                Some(host) => check_authority(
+                    &buf[host.start as usize..],
+                    (host.end - host.start) as usize,
+                    false,
+                )?,
                 None => {}
             }
             if head.version == Version::HTTP_10 {
