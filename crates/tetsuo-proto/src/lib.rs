@@ -15,6 +15,8 @@
 //!
 //! - [`h1`]: HTTP/1.1 — a strict zero-copy head parser, body framing, an
 //!   encoder and a connection state machine.
+//! - [`rate`]: a token bucket that is told the time (per-IP connection
+//!   rates, pool connection rates).
 //!
 //! HPACK and HTTP/2, WebSocket, SOCKS and the connect pipeline's pure logic
 //! follow, one issue at a time.
@@ -37,3 +39,4 @@
 #![forbid(unsafe_code)]
 
 pub mod h1;
+pub mod rate;
