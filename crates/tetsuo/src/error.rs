@@ -229,6 +229,33 @@ impl Error {
         self
     }
 
+    /// The peer broke HTTP/1.1: a limit error for 413/414/431 answers,
+    /// a protocol error otherwise.
+    #[cfg(feature = "http")]
+    pub(crate) fn h1(op: &'static str, e: tetsuo_proto::h1::Error) -> Error {
+        let kind = match e.status().as_u16() {
+            413 | 414 | 431 => ErrorKind::Limit,
+            _ => ErrorKind::Protocol,
+        };
+        Error::new(kind, op).with_source(e)
+    }
+
+    /// A body failed: a tetsuo error passes through, anything else is an
+    /// I/O error with the cause as its source.
+    #[cfg(feature = "http")]
+    pub(crate) fn body(e: BoxError) -> Error {
+        match e.downcast::<Error>() {
+            Ok(e) => *e,
+            Err(e) => Error::new(ErrorKind::Io, "stream a body").with_source(e),
+        }
+    }
+
+    /// The connection ended early.
+    #[cfg(feature = "http")]
+    pub(crate) fn closed(detail: &'static str) -> Error {
+        Error::new(ErrorKind::Closed, "read").with_detail(detail)
+    }
+
     /// A TLS error of `cause` while doing `op`.
     #[cfg_attr(
         not(feature = "tls"),

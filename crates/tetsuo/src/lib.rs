@@ -56,6 +56,8 @@
 
 pub mod blocking;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod net;
 #[cfg(feature = "tls")]
 pub mod tls;

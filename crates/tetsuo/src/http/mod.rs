@@ -1,0 +1,74 @@
+//! HTTP on tokio: a hardened server for any `tower` service, and (with the
+//! client, later in this module) the other end.
+//!
+//! The protocol itself is `tetsuo_proto::h1`, a sans-I/O state machine; this
+//! module moves bytes between it and sockets, runs the application, and adds
+//! what a production server needs around it: connection limits overall and
+//! per client IP, a per-IP connection rate, timeouts against slow clients,
+//! graceful drain, metrics and tracing.
+//!
+//! - [`server`]: [`Server`](server::Server), its
+//!   [`Builder`](server::Builder) and [`Handle`](server::Handle).
+//! - [`Body`]: the body type of requests handed to services; also a handy
+//!   response body.
+//! - [`upgrade`]: taking over the connection after `101 Switching
+//!   Protocols` or a successful CONNECT (WebSocket builds on this).
+//!
+//! # Example
+//!
+//! ```
+//! use http::{Request, Response};
+//! use tetsuo::http::{Body, server::Server, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> tetsuo::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let server = Server::builder().build();
+//! let handle = server.handle();
+//! let hello = service_fn(|_req: Request<Body>| async {
+//!     Ok::<_, std::convert::Infallible>(Response::new(Body::from("Hello, World!")))
+//! });
+//! tokio::spawn(async move { server.serve_tcp(listener, hello).await });
+//! // ... later: stop accepting, finish what is in flight, close the rest.
+//! handle.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod date;
+pub mod server;
+pub mod upgrade;
+
+pub use body::{Body, BoxError};
+
+use std::future::Future;
+use std::task::{Context, Poll};
+
+/// A [`tower_service::Service`] made of an async function, for handlers that
+/// need no state (tower's `service_fn`, without depending on tower).
+pub fn service_fn<F>(f: F) -> ServiceFn<F> {
+    ServiceFn { f }
+}
+
+/// The service [`service_fn`] returns.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceFn<F> {
+    f: F,
+}
+
+impl<F, Fut, Req, Res, E> tower_service::Service<Req> for ServiceFn<F>
+where
+    F: FnMut(Req) -> Fut,
+    Fut: Future<Output = Result<Res, E>>,
+{
+    type Response = Res;
+    type Error = E;
+    type Future = Fut;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Fut {
+        (self.f)(req)
+    }
+}

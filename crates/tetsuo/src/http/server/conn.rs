@@ -1,0 +1,827 @@
+//! One server connection: bytes between the socket and `h1::Connection`,
+//! requests to the service, responses back, and the timers that keep slow
+//! clients from holding the server.
+//!
+//! The driver is a single `poll` loop over: the drain signal, the protocol
+//! machine's events, the service's future, the response body, `100
+//! Continue`, writing, the upgrade hand-off, reading, and the timers. It
+//! reads only when the protocol machine and the request-body pipe can take
+//! more (backpressure), and asks the response body for more only while
+//! little is waiting to be written.
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use tetsuo_proto::h1::{
+    Connection, EncodeError, Event, Framing, RequestHead, Side, request_framing,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+use tracing::Instrument;
+
+use super::{ClientAddr, HttpService, Shared};
+use crate::http::body::{self, Body, PipeSender};
+use crate::http::date;
+use crate::http::upgrade::{OnUpgrade, Upgraded};
+
+/// Response bytes waiting to be written past which the response body is
+/// not polled for more.
+const HIGH_WATER: usize = 64 * 1024;
+/// Largest single read.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long, and how many bytes, a closing connection reads and discards
+/// so that the client sees the response rather than a reset.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// How a connection ends.
+enum End {
+    /// Everything was written: close gracefully.
+    Close,
+    /// Something broke: drop the socket.
+    Abort,
+    /// The socket went to the application.
+    Upgraded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerKind {
+    Idle,
+    Header,
+    Body,
+}
+
+enum ResponseState<F, B> {
+    Waiting(Pin<Box<tracing::instrument::Instrumented<F>>>),
+    Body(Pin<Box<B>>),
+    Done,
+}
+
+/// The request being answered.
+struct Exchange<S: HttpService> {
+    started: Instant,
+    method: Method,
+    body_tx: Option<PipeSender>,
+    /// `100 Continue` is still to be sent when the service reads the body.
+    expect_continue: bool,
+    response: ResponseState<S::Fut, S::ResBody>,
+    upgrade_tx: Option<oneshot::Sender<Upgraded>>,
+    /// Answer with `Connection: close`.
+    close: bool,
+    status: Option<StatusCode>,
+    /// Body-read progress: the current window's start and bytes.
+    window_start: Instant,
+    window_bytes: u64,
+    last_body_byte: Instant,
+}
+
+pub(super) struct Driver<T, S: HttpService> {
+    shared: Arc<Shared>,
+    io: Option<T>,
+    conn: Connection,
+    service: S,
+    peer: Option<SocketAddr>,
+    drain: Pin<Box<WaitForCancellationFutureOwned>>,
+    draining: bool,
+    /// Input read but not yet taken by the protocol machine.
+    pending_input: BytesMut,
+    read_eof: bool,
+    /// The protocol machine failed; its error answer is queued.
+    failed: bool,
+    write_buf: Vec<u8>,
+    written: usize,
+    flushed: bool,
+    /// A request head the service was not ready for yet.
+    waiting_head: Option<RequestHead>,
+    exchange: Option<Exchange<S>>,
+    served: u64,
+    /// Bytes of the next head have arrived (since this instant).
+    head_started: Option<Instant>,
+    last_activity: Instant,
+    timer: Pin<Box<Sleep>>,
+    timer_set: Option<(TimerKind, Instant)>,
+    write_timer: Pin<Box<Sleep>>,
+    write_stalled: bool,
+    /// The protocol switched; these bytes belong to the new protocol.
+    upgraded: Option<Bytes>,
+    /// Close once everything is written (after a timeout's answer).
+    close_when_flushed: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl<T, S> Driver<T, S>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    pub(super) fn new(
+        io: T,
+        service: S,
+        peer: Option<SocketAddr>,
+        shared: Arc<Shared>,
+    ) -> Driver<T, S> {
+        let now = Instant::now();
+        let drain = Box::pin(shared.drain.clone().cancelled_owned());
+        let conn = Connection::new(Side::Server, shared.config.limits.clone());
+        Driver {
+            shared,
+            io: Some(io),
+            conn,
+            service,
+            peer,
+            drain,
+            draining: false,
+            pending_input: BytesMut::new(),
+            read_eof: false,
+            failed: false,
+            write_buf: Vec::new(),
+            written: 0,
+            flushed: true,
+            waiting_head: None,
+            exchange: None,
+            served: 0,
+            head_started: None,
+            last_activity: now,
+            timer: Box::pin(tokio::time::sleep_until(now)),
+            timer_set: None,
+            write_timer: Box::pin(tokio::time::sleep_until(now)),
+            write_stalled: false,
+            upgraded: None,
+            close_when_flushed: false,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// Serves the connection to its end.
+    pub(super) async fn run(mut self) {
+        let end = poll_fn(|cx| self.poll(cx)).await;
+        metrics::counter!("tetsuo_server_bytes_received_total").increment(self.bytes_in);
+        metrics::counter!("tetsuo_server_bytes_sent_total").increment(self.bytes_out);
+        if let (End::Close, Some(mut io)) = (end, self.io.take()) {
+            let _ = tokio::time::timeout(LINGER_TIME, io.shutdown()).await;
+            if !self.read_eof {
+                // Lingering close: drain what the client still sends so
+                // the kernel does not answer it with a reset that could
+                // destroy the response in flight.
+                let _ = tokio::time::timeout(LINGER_TIME, async {
+                    let mut buf = [0u8; 4096];
+                    let mut total = 0;
+                    while let Ok(n) = io.read(&mut buf).await {
+                        total += n;
+                        if n == 0 || total > LINGER_BYTES {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        loop {
+            let mut progress = false;
+
+            if !self.draining && self.drain.as_mut().poll(cx).is_ready() {
+                self.draining = true;
+                if let Some(ex) = &mut self.exchange {
+                    ex.close = true;
+                }
+                progress = true;
+            }
+            if self.draining && self.is_idle() {
+                return Poll::Ready(End::Close);
+            }
+
+            progress |= self.poll_events(cx);
+            match self.poll_service(cx) {
+                Ok(p) => progress |= p,
+                Err(end) => return Poll::Ready(end),
+            }
+            match self.poll_response_body(cx) {
+                Ok(p) => progress |= p,
+                Err(end) => return Poll::Ready(end),
+            }
+            progress |= self.poll_continue(cx);
+
+            self.conn.poll_transmit(&mut self.write_buf);
+            match self.poll_write(cx) {
+                Ok(p) => progress |= p,
+                Err(end) => return Poll::Ready(end),
+            }
+
+            if self.upgraded.is_some() && self.all_written() {
+                return Poll::Ready(self.hand_over());
+            }
+
+            match self.poll_read(cx) {
+                Ok(p) => progress |= p,
+                Err(end) => return Poll::Ready(end),
+            }
+
+            if self.all_written() && self.finished() {
+                return Poll::Ready(End::Close);
+            }
+
+            match self.poll_timers(cx) {
+                Ok(p) => progress |= p,
+                Err(end) => return Poll::Ready(end),
+            }
+
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Nothing in progress: no request, no head bytes, nothing to write.
+    fn is_idle(&self) -> bool {
+        self.exchange.is_none()
+            && self.waiting_head.is_none()
+            && self.head_started.is_none()
+            && self.pending_input.is_empty()
+            && self.all_written()
+    }
+
+    fn all_written(&self) -> bool {
+        self.written >= self.write_buf.len() && self.flushed
+    }
+
+    /// The connection has nothing more to do once what is queued is written.
+    fn finished(&self) -> bool {
+        if self.exchange.is_some() || self.waiting_head.is_some() {
+            return false;
+        }
+        self.close_when_flushed
+            || self.failed
+            || self.conn.wants_close()
+            || (self.read_eof && self.pending_input.is_empty())
+    }
+
+    /// Takes the protocol machine's events.
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        loop {
+            if let Some(head) = self.waiting_head.take() {
+                match self.service.poll_ready(cx) {
+                    Poll::Pending => {
+                        self.waiting_head = Some(head);
+                        return progress;
+                    }
+                    Poll::Ready(Ok(())) => self.start_exchange(head),
+                    Poll::Ready(Err(e)) => {
+                        let e: super::BoxError = e.into();
+                        tracing::warn!(error = %e, "service not ready");
+                        self.answer_error(StatusCode::SERVICE_UNAVAILABLE);
+                    }
+                }
+                progress = true;
+                continue;
+            }
+            let Some(event) = self.conn.poll_event() else {
+                return progress;
+            };
+            progress = true;
+            match event {
+                Event::Request(head) => {
+                    self.head_started = None;
+                    self.waiting_head = Some(head);
+                }
+                Event::Data(data) => {
+                    if let Some(ex) = &mut self.exchange {
+                        ex.window_bytes += data.len() as u64;
+                        ex.last_body_byte = Instant::now();
+                        if let Some(tx) = &ex.body_tx {
+                            tx.send_data(data);
+                        }
+                    }
+                }
+                Event::End(trailers) => {
+                    if let Some(tx) = self.exchange.as_mut().and_then(|ex| ex.body_tx.take()) {
+                        tx.finish(trailers);
+                    }
+                }
+                Event::Upgraded(rest) => self.upgraded = Some(rest),
+                Event::Closed => self.read_eof = true,
+                // Responses only reach clients; later events are new.
+                _ => {}
+            }
+        }
+    }
+
+    fn start_exchange(&mut self, head: RequestHead) {
+        let now = Instant::now();
+        let method = head.method();
+        let framing = request_framing(head.head());
+        let expect_continue = head.head().expects_continue() && framing != Framing::Empty;
+        let switching = head.head().wants_upgrade() || method == Method::CONNECT;
+        let target = head.view().target().to_owned();
+        let parts = match head.to_parts() {
+            Ok(parts) => parts,
+            Err(_) => {
+                // A target the `http` crate cannot represent.
+                self.answer_error(StatusCode::BAD_REQUEST);
+                return;
+            }
+        };
+        let (body, body_tx) = match framing {
+            Framing::Empty => (Body::empty(), None),
+            framing => {
+                let length = match framing {
+                    Framing::Length(n) => Some(n),
+                    _ => None,
+                };
+                let (tx, rx) = body::pipe(self.shared.config.body_buffer, length);
+                (Body::pipe(rx), Some(tx))
+            }
+        };
+        let mut req = Request::from_parts(parts, body);
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(ClientAddr(peer));
+        }
+        let upgrade_tx = switching.then(|| {
+            let (tx, on_upgrade) = OnUpgrade::pair();
+            req.extensions_mut().insert(on_upgrade);
+            tx
+        });
+        let max = self.shared.config.max_requests_per_connection;
+        let close = self.draining || (max != 0 && self.served + 1 >= max);
+        let span = tracing::debug_span!("http.request", method = %method, target = %target);
+        let fut = self.service.call(req).instrument(span);
+        self.exchange = Some(Exchange {
+            started: now,
+            method,
+            body_tx,
+            expect_continue,
+            response: ResponseState::Waiting(Box::pin(fut)),
+            upgrade_tx,
+            close,
+            status: None,
+            window_start: now,
+            window_bytes: 0,
+            last_body_byte: now,
+        });
+    }
+
+    /// Answers the current request (whose service never ran or failed)
+    /// with a bare status and `Connection: close`.
+    fn answer_error(&mut self, status: StatusCode) {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        headers.insert(DATE, date::now());
+        if self.conn.send_response(status, &headers).is_err() {
+            self.failed = true;
+        }
+        self.close_when_flushed = true;
+        metrics::counter!("tetsuo_http_requests_total", "class" => class(status)).increment(1);
+        if let Some(ex) = &mut self.exchange {
+            ex.response = ResponseState::Done;
+            ex.status = Some(status);
+        }
+        self.exchange = None;
+    }
+
+    fn poll_service(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let Some(ex) = &mut self.exchange else {
+            return Ok(false);
+        };
+        let ResponseState::Waiting(fut) = &mut ex.response else {
+            return Ok(false);
+        };
+        let res = match fut.as_mut().poll(cx) {
+            Poll::Pending => return Ok(false),
+            Poll::Ready(Ok(res)) => res,
+            Poll::Ready(Err(e)) => {
+                let e: super::BoxError = e.into();
+                tracing::warn!(error = %e, "service failed");
+                self.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+                return Ok(true);
+            }
+        };
+        self.send_head(res)?;
+        Ok(true)
+    }
+
+    fn send_head(&mut self, res: Response<S::ResBody>) -> Result<(), End> {
+        let Some(ex) = &mut self.exchange else {
+            return Ok(());
+        };
+        let (mut parts, body) = res.into_parts();
+        let status = parts.status;
+        let headers = &mut parts.headers;
+        if ex.close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if !headers.contains_key(DATE) {
+            headers.insert(DATE, date::now());
+        }
+        let bodiless = ex.method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+            || (ex.method == Method::CONNECT && status.is_success());
+        if !bodiless
+            && !headers.contains_key(CONTENT_LENGTH)
+            && !headers.contains_key(TRANSFER_ENCODING)
+            && let Some(n) = body.size_hint().exact()
+        {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            // One response per call: an interim status cannot be the answer.
+            tracing::warn!(%status, "service answered with an interim status");
+            self.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(());
+        }
+        // The head goes out now: no `100 Continue` after it.
+        ex.expect_continue = false;
+        ex.status = Some(status);
+        if let Err(e) = self.conn.send_response(status, headers) {
+            tracing::warn!(error = %e, %status, "response refused by the HTTP/1.1 encoder");
+            self.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(());
+        }
+        let switching = status == StatusCode::SWITCHING_PROTOCOLS
+            || (ex.method == Method::CONNECT && status.is_success());
+        if switching {
+            // The upgrade hand-off happens once the head is written.
+            ex.response = ResponseState::Done;
+        } else if bodiless || body.is_end_stream() {
+            ex.response = ResponseState::Done;
+            // A declared-empty body already ended the message.
+            end_message(&mut self.conn, None).map_err(|_| End::Abort)?;
+            self.finish_exchange();
+        } else {
+            ex.response = ResponseState::Body(Box::pin(body));
+        }
+        Ok(())
+    }
+
+    fn poll_response_body(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let mut progress = false;
+        loop {
+            if self.write_buf.len() - self.written >= HIGH_WATER {
+                return Ok(progress);
+            }
+            let Some(ex) = &mut self.exchange else {
+                return Ok(progress);
+            };
+            let ResponseState::Body(body) = &mut ex.response else {
+                return Ok(progress);
+            };
+            let frame = match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return Ok(progress),
+                Poll::Ready(frame) => frame,
+            };
+            progress = true;
+            match frame {
+                None => {
+                    end_message(&mut self.conn, None).map_err(|_| End::Abort)?;
+                    self.finish_exchange();
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let data: Bytes = data.into();
+                        if let Err(e) = self.conn.send_data(&data) {
+                            tracing::warn!(error = %e, "response body does not match its framing");
+                            return Err(End::Abort);
+                        }
+                        self.conn.poll_transmit(&mut self.write_buf);
+                    }
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().ok();
+                        end_message(&mut self.conn, trailers.as_ref()).map_err(|_| End::Abort)?;
+                        self.finish_exchange();
+                    }
+                },
+                Some(Err(e)) => {
+                    let e: super::BoxError = e.into();
+                    tracing::warn!(error = %e, "response body failed; closing");
+                    return Err(End::Abort);
+                }
+            }
+        }
+    }
+
+    /// The response is complete.
+    fn finish_exchange(&mut self) {
+        if let Some(ex) = self.exchange.take() {
+            let status = ex.status.unwrap_or(StatusCode::OK);
+            metrics::counter!("tetsuo_http_requests_total", "class" => class(status)).increment(1);
+            metrics::histogram!("tetsuo_http_request_duration_seconds")
+                .record(ex.started.elapsed().as_secs_f64());
+            // A service still reading the body sees it end early if the
+            // connection cannot continue; otherwise the pipe finishes as
+            // the remaining body arrives... but the exchange is over, so
+            // whatever arrives is discarded.
+            drop(ex.body_tx);
+        }
+        self.served += 1;
+        self.last_activity = Instant::now();
+    }
+
+    fn poll_continue(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(ex) = &mut self.exchange else {
+            return false;
+        };
+        if !ex.expect_continue {
+            return false;
+        }
+        let Some(tx) = &ex.body_tx else {
+            return false;
+        };
+        if !tx.poll_wanted(cx) {
+            return false;
+        }
+        ex.expect_continue = false;
+        // Only possible before the final head, which is where we are.
+        let _ = self
+            .conn
+            .send_response(StatusCode::CONTINUE, &HeaderMap::new());
+        true
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let Some(io) = &mut self.io else {
+            return Err(End::Abort);
+        };
+        let mut progress = false;
+        while self.written < self.write_buf.len() {
+            match Pin::new(&mut *io).poll_write(cx, &self.write_buf[self.written..]) {
+                Poll::Ready(Ok(0)) => return Err(End::Abort),
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    self.bytes_out += n as u64;
+                    self.flushed = false;
+                    self.write_stalled = false;
+                    progress = true;
+                }
+                Poll::Ready(Err(_)) => return Err(End::Abort),
+                Poll::Pending => {
+                    if !self.write_stalled {
+                        self.write_stalled = true;
+                        if let Some(t) = self.shared.config.write_timeout {
+                            self.write_timer.as_mut().reset(Instant::now() + t);
+                        }
+                    }
+                    return Ok(progress);
+                }
+            }
+        }
+        if !self.write_buf.is_empty() {
+            // Keep a small buffer for the next response; give a large one back.
+            if self.write_buf.capacity() > 4 * HIGH_WATER {
+                self.write_buf = Vec::new();
+            } else {
+                self.write_buf.clear();
+            }
+            self.written = 0;
+        }
+        if !self.flushed {
+            match Pin::new(&mut *io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.flushed = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(_)) => return Err(End::Abort),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Gives the socket to whoever awaits the upgrade.
+    fn hand_over(&mut self) -> End {
+        let mut prefix = BytesMut::from(&self.upgraded.take().unwrap_or_default()[..]);
+        prefix.extend_from_slice(&self.pending_input);
+        let tx = self.exchange.take().and_then(|ex| ex.upgrade_tx);
+        match (tx, self.io.take()) {
+            (Some(tx), Some(io)) => {
+                metrics::counter!("tetsuo_http_requests_total", "class" => "1xx").increment(1);
+                // Nobody waiting: the connection is simply dropped.
+                let _ = tx.send(Upgraded::new(Box::new(io), prefix.freeze()));
+                End::Upgraded
+            }
+            _ => End::Abort,
+        }
+    }
+
+    fn wants_read(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.read_eof
+            || self.failed
+            || self.close_when_flushed
+            || self.upgraded.is_some()
+            || self.conn.is_upgraded()
+            || !self.pending_input.is_empty()
+            || self.waiting_head.is_some()
+        {
+            return false;
+        }
+        match self.exchange.as_ref().and_then(|ex| ex.body_tx.as_ref()) {
+            // Backpressure: read on once the service has consumed.
+            Some(tx) => tx.poll_room(cx).is_ready(),
+            None => true,
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let mut progress = false;
+        if !self.pending_input.is_empty() && !self.failed {
+            match self.conn.handle_input(&self.pending_input) {
+                Ok(n) => {
+                    self.pending_input.advance(n);
+                    if self.pending_input.is_empty() {
+                        // Give the memory back.
+                        self.pending_input = BytesMut::new();
+                    }
+                    progress |= n > 0;
+                }
+                Err(e) => {
+                    self.fail_input(e);
+                    return Ok(true);
+                }
+            }
+        }
+        if !self.wants_read(cx) {
+            return Ok(progress);
+        }
+        let Some(io) = &mut self.io else {
+            return Err(End::Abort);
+        };
+        let mut buf = [0u8; READ_CHUNK];
+        let mut read_buf = ReadBuf::new(&mut buf);
+        match Pin::new(io).poll_read(cx, &mut read_buf) {
+            Poll::Pending => Ok(progress),
+            Poll::Ready(Err(_)) => Err(End::Abort),
+            Poll::Ready(Ok(())) => {
+                let bytes = read_buf.filled();
+                if bytes.is_empty() {
+                    self.read_eof = true;
+                    if let Err(e) = self.conn.handle_eof() {
+                        self.fail_input(e);
+                    }
+                    return Ok(true);
+                }
+                self.bytes_in += bytes.len() as u64;
+                if self.exchange.is_none() && self.head_started.is_none() {
+                    self.head_started = Some(Instant::now());
+                }
+                match self.conn.handle_input(bytes) {
+                    Ok(n) => {
+                        if n < bytes.len() {
+                            self.pending_input.extend_from_slice(&bytes[n..]);
+                        }
+                    }
+                    Err(e) => self.fail_input(e),
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// The client broke the protocol (the machine queued its answer), or
+    /// the connection ended mid-message: a service reading the body learns
+    /// why.
+    fn fail_input(&mut self, e: tetsuo_proto::h1::Error) {
+        self.failed = true;
+        tracing::debug!(error = %e, "bad input");
+        if let Some(tx) = self.exchange.as_mut().and_then(|ex| ex.body_tx.take()) {
+            tx.fail(crate::Error::h1("read the request body", e));
+        }
+    }
+
+    /// The timer that applies now, if any.
+    fn wanted_timer(&self) -> Option<(TimerKind, Instant)> {
+        let config = &self.shared.config;
+        match &self.exchange {
+            None if self.waiting_head.is_some() => None,
+            None => match self.head_started {
+                Some(since) => config
+                    .header_read_timeout
+                    .map(|t| (TimerKind::Header, since + t)),
+                None => config
+                    .idle_timeout
+                    .map(|t| (TimerKind::Idle, self.last_activity + t)),
+            },
+            Some(ex) => {
+                ex.body_tx.as_ref()?;
+                let t = config.body_read_timeout?;
+                let since = if config.min_body_rate > 0 {
+                    ex.window_start
+                } else {
+                    ex.last_body_byte
+                };
+                Some((TimerKind::Body, since + t))
+            }
+        }
+    }
+
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        if self.write_stalled
+            && self.shared.config.write_timeout.is_some()
+            && self.write_timer.as_mut().poll(cx).is_ready()
+        {
+            tracing::debug!("write timeout");
+            return Err(End::Abort);
+        }
+        // A service that is slow to consume is not the client's fault.
+        if let Some(ex) = &mut self.exchange
+            && let Some(tx) = &ex.body_tx
+            && (tx.poll_room(cx).is_pending() || tx.is_abandoned())
+        {
+            let now = Instant::now();
+            ex.last_body_byte = now;
+            ex.window_start = now;
+            ex.window_bytes = 0;
+        }
+        let wanted = self.wanted_timer();
+        if wanted != self.timer_set {
+            if let Some((_, deadline)) = wanted {
+                self.timer.as_mut().reset(deadline);
+            }
+            self.timer_set = wanted;
+        }
+        let Some((kind, _)) = self.timer_set else {
+            return Ok(false);
+        };
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Ok(false);
+        }
+        self.timer_set = None;
+        match kind {
+            TimerKind::Idle => {
+                tracing::debug!("idle timeout");
+                self.close_when_flushed = true;
+            }
+            TimerKind::Header => {
+                tracing::debug!("header read timeout");
+                metrics::counter!("tetsuo_server_timeouts_total", "kind" => "header").increment(1);
+                self.write_buf.extend_from_slice(REQUEST_TIMEOUT);
+                self.close_when_flushed = true;
+            }
+            TimerKind::Body => {
+                let config = &self.shared.config;
+                if let Some(ex) = &mut self.exchange
+                    && config.min_body_rate > 0
+                    && let Some(t) = config.body_read_timeout
+                    && ex.window_bytes >= config.min_body_rate.saturating_mul(t.as_secs().max(1))
+                {
+                    // Fast enough over this window: start the next one.
+                    ex.window_start = Instant::now();
+                    ex.window_bytes = 0;
+                    return Ok(true);
+                }
+                tracing::debug!("body read timeout");
+                metrics::counter!("tetsuo_server_timeouts_total", "kind" => "body").increment(1);
+                let answered = self
+                    .exchange
+                    .as_ref()
+                    .is_some_and(|ex| !matches!(ex.response, ResponseState::Waiting(_)));
+                if answered {
+                    return Err(End::Abort);
+                }
+                self.answer_error(StatusCode::REQUEST_TIMEOUT);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// What a client that is too slow to send its head gets before the close.
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+/// Ends the outgoing message; a message its head already ended (an empty
+/// or bodiless response) is fine.
+fn end_message(conn: &mut Connection, trailers: Option<&HeaderMap>) -> Result<(), EncodeError> {
+    match conn.send_end(trailers) {
+        Ok(()) | Err(EncodeError::WrongState) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "response body ended early");
+            Err(e)
+        }
+    }
+}
+
+fn class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,609 @@
+//! The HTTP/1.1 server: serves any `tower` service on TCP, TLS and Unix
+//! listeners, with production limits and graceful drain.
+//!
+//! A [`Server`] is built once ([`Server::builder`]) and may serve any number
+//! of listeners at the same time (`serve_tcp`, `serve_tls`, `serve_unix`,
+//! each until the server drains); they share its limits, counters and
+//! drain. Each accepted connection runs as its own task:
+//!
+//! 1. admission — the global cap, the per-IP cap and the per-IP rate of new
+//!    connections are checked before a byte is read; a refused plain-text
+//!    connection gets a static `503` and is closed, without running the
+//!    service;
+//! 2. the exchange loop — requests are parsed by `tetsuo_proto::h1`, handed
+//!    to the service with a streaming [`Body`], answered in order
+//!    (pipelining), with `100 Continue` sent when the service first reads
+//!    the body of a request that expects it, and the `Date` header added;
+//! 3. timeouts — idle keep-alive, header read (from the first byte of a
+//!    head: slowloris), body read progress, and write progress;
+//! 4. the end — `Connection: close` from either side, an error (answered
+//!    with its status), the request limit per connection, or drain.
+//!
+//! # Graceful shutdown
+//!
+//! [`Handle::shutdown`] stops the accept loops, closes idle connections at
+//! once, lets in-flight requests finish (answering them with `Connection:
+//! close`), and after the grace period closes whatever is left. Requests
+//! that arrive on an open connection while draining are still answered,
+//! with `Connection: close`. [`Handle::is_ready`] turns false as soon as
+//! draining starts, for health endpoints.
+//!
+//! # Metrics
+//!
+//! Through the `metrics` facade (no cost until the application installs a
+//! recorder): `tetsuo_server_connections_accepted_total`,
+//! `tetsuo_server_connections_refused_total{reason}`,
+//! `tetsuo_server_connections_open` (gauge),
+//! `tetsuo_http_requests_total{class}` (`1xx`..`5xx`),
+//! `tetsuo_http_request_duration_seconds` (histogram, head received to
+//! response end), `tetsuo_server_bytes_received_total`,
+//! `tetsuo_server_bytes_sent_total`. Tracing: a `debug` span per connection
+//! (`http.conn`, with the peer address) and per request (`http.request`,
+//! method and target).
+
+mod conn;
+mod gate;
+
+use std::future::{Future, poll_fn};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_service::Service;
+
+use super::body::{Body, BoxError};
+use crate::Result;
+use gate::{Gate, Refusal};
+
+pub use tetsuo_proto::h1::Limits;
+
+/// The client's address, in the extensions of every request served over
+/// TCP or TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Timeouts and limits of one server. Build with [`Server::builder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) limits: Limits,
+    pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: usize,
+    pub(crate) connection_rate_per_ip: Option<(f64, u32)>,
+    pub(crate) header_read_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) body_read_timeout: Option<Duration>,
+    pub(crate) min_body_rate: u64,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) max_requests_per_connection: u64,
+    pub(crate) body_buffer: usize,
+    pub(crate) tls_handshake_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            limits: Limits::default(),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            connection_rate_per_ip: None,
+            header_read_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            body_read_timeout: Some(Duration::from_secs(30)),
+            min_body_rate: 0,
+            write_timeout: Some(Duration::from_secs(30)),
+            max_requests_per_connection: 0,
+            body_buffer: 64 * 1024,
+            tls_handshake_timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Configures a [`Server`]. Every limit has a safe default; `0` (or `None`
+/// for durations) means unlimited.
+///
+/// ```
+/// use std::time::Duration;
+/// use tetsuo::http::server::Server;
+///
+/// let server = Server::builder()
+///     .max_connections(50_000)
+///     .max_connections_per_ip(64)
+///     .connection_rate_per_ip(20.0, 40)
+///     .header_read_timeout(Some(Duration::from_secs(5)))
+///     .idle_timeout(Some(Duration::from_secs(30)))
+///     .build();
+/// # drop(server);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// Parser limits: head and field sizes, header count, body size
+    /// (`tetsuo_proto::h1::Limits`; defaults 8 KiB request line, 100
+    /// fields, 64 KiB head, no body limit).
+    pub fn limits(mut self, limits: Limits) -> Builder {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Most connections open at once, all listeners together (default
+    /// 10 000). Further connections are refused at accept.
+    pub fn max_connections(mut self, n: usize) -> Builder {
+        self.config.max_connections = n;
+        self
+    }
+
+    /// Most connections open at once from one client IP (default 256).
+    pub fn max_connections_per_ip(mut self, n: usize) -> Builder {
+        self.config.max_connections_per_ip = n;
+        self
+    }
+
+    /// New connections per second accepted from one client IP, with bursts
+    /// of up to `burst` (a token bucket per IP; default unlimited). A rate
+    /// of 0 removes the limit.
+    pub fn connection_rate_per_ip(mut self, per_second: f64, burst: u32) -> Builder {
+        self.config.connection_rate_per_ip =
+            (per_second > 0.0).then_some((per_second, burst.max(1)));
+        self
+    }
+
+    /// Longest time from the first byte of a request head to its end
+    /// (default 10 s): the slowloris defence. Answered with `408` and a
+    /// close.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.config.header_read_timeout = timeout;
+        self
+    }
+
+    /// Longest a keep-alive connection may wait for the next request
+    /// (default 60 s); closed quietly after.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for the next bytes of a request body while the service
+    /// waits for them (default 30 s); `408` if nothing was answered yet.
+    pub fn body_read_timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.config.body_read_timeout = timeout;
+        self
+    }
+
+    /// Slowest acceptable request body, in bytes per second, measured over
+    /// each body-read-timeout window while the service waits (default 0:
+    /// only the timeout applies).
+    pub fn min_body_rate(mut self, bytes_per_second: u64) -> Builder {
+        self.config.min_body_rate = bytes_per_second;
+        self
+    }
+
+    /// Longest a write may make no progress (default 30 s): clients that
+    /// stop reading are dropped.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.config.write_timeout = timeout;
+        self
+    }
+
+    /// Requests served on one connection before it is closed (the last
+    /// response says `Connection: close`; default 0, unlimited).
+    pub fn max_requests_per_connection(mut self, n: u64) -> Builder {
+        self.config.max_requests_per_connection = n;
+        self
+    }
+
+    /// Request-body bytes buffered ahead of the service before the server
+    /// stops reading from the socket (default 64 KiB).
+    pub fn body_buffer(mut self, bytes: usize) -> Builder {
+        self.config.body_buffer = bytes.max(1);
+        self
+    }
+
+    /// Longest TLS handshake on `serve_tls` listeners (default 10 s).
+    pub fn tls_handshake_timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.config.tls_handshake_timeout = timeout;
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> Server {
+        let c = &self.config;
+        let gate = Gate::new(
+            c.max_connections,
+            c.max_connections_per_ip,
+            c.connection_rate_per_ip,
+        );
+        Server {
+            shared: Arc::new(Shared {
+                gate: Arc::new(gate),
+                config: self.config,
+                drain: CancellationToken::new(),
+                stop: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                draining: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+struct Shared {
+    config: Config,
+    gate: Arc<Gate>,
+    /// Fired when draining starts: accept loops end, idle connections close.
+    drain: CancellationToken,
+    /// Fired when the grace period ends: every connection closes.
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    draining: AtomicBool,
+}
+
+/// An HTTP/1.1 server. Cheap to clone: clones share limits, counters and
+/// drain.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.shared.config)
+            .field("open_connections", &self.shared.gate.open())
+            .finish()
+    }
+}
+
+/// What a service must be for the server to run it: a `tower` service of
+/// `Request<Body>` whose responses have any body with `Bytes`-convertible
+/// data. An axum `Router` is one.
+pub trait HttpService:
+    Service<
+        Request<Body>,
+        Response = Response<Self::ResBody>,
+        Error = Self::Err,
+        Future = Self::Fut,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The response body.
+    type ResBody: http_body::Body<Data = Self::Data, Error = Self::BodyError> + Send + 'static;
+    /// The response body's data.
+    type Data: bytes::Buf + Into<Bytes> + Send;
+    /// The response body's error.
+    type BodyError: Into<BoxError>;
+    /// The service's error.
+    type Err: Into<BoxError>;
+    /// The service's future.
+    type Fut: Future<Output = std::result::Result<Response<Self::ResBody>, Self::Err>>
+        + Send
+        + 'static;
+}
+
+impl<S, B, E> HttpService for S
+where
+    S: Service<Request<Body>, Response = Response<B>, Error = E> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Into<Bytes> + Send,
+    B::Error: Into<BoxError>,
+    E: Into<BoxError>,
+{
+    type ResBody = B;
+    type Data = B::Data;
+    type BodyError = B::Error;
+    type Err = E;
+    type Fut = S::Future;
+}
+
+impl Server {
+    /// A builder with the default limits.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A handle to drain the server and watch its state.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Accepts connections on a TCP listener and serves them with clones of
+    /// `service` until the server drains. Accept errors (out of file
+    /// descriptors, ...) are retried after a short pause.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops accepting; connections already accepted
+    /// run on (they are separate tasks; drain them with the [`Handle`]).
+    pub async fn serve_tcp<S: HttpService>(
+        &self,
+        listener: tokio::net::TcpListener,
+        service: S,
+    ) -> Result<()> {
+        loop {
+            let Some(accepted) = self.until_drain(listener.accept()).await else {
+                return Ok(());
+            };
+            let Some((stream, peer)) = self.accepted(accepted).await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            match self.admit(Some(peer.ip())) {
+                Admission::Admitted(permit) => {
+                    self.spawn(stream, Some(peer), service.clone(), Some(permit));
+                }
+                // One non-blocking write: a refusal stays cheap.
+                Admission::Refused => drop(stream.try_write(REFUSED)),
+            }
+        }
+    }
+
+    /// Accepts TLS connections on a TCP listener: the handshake runs in the
+    /// connection's task (bounded by the TLS handshake timeout), so a slow
+    /// client never holds up the accept loop. Refused connections are
+    /// closed before the handshake.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`serve_tcp`](Server::serve_tcp).
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls<S: HttpService>(
+        &self,
+        listener: tokio::net::TcpListener,
+        acceptor: crate::tls::TlsAcceptor,
+        service: S,
+    ) -> Result<()> {
+        loop {
+            let Some(accepted) = self.until_drain(listener.accept()).await else {
+                return Ok(());
+            };
+            let Some((stream, peer)) = self.accepted(accepted).await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let Admission::Admitted(permit) = self.admit(Some(peer.ip())) else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let shared = self.shared.clone();
+            let service = service.clone();
+            let timeout = shared.config.tls_handshake_timeout;
+            self.shared.tracker.spawn(async move {
+                let handshake = acceptor.accept(stream);
+                let tls = match timeout {
+                    Some(t) => match tokio::time::timeout(t, handshake).await {
+                        Ok(r) => r,
+                        Err(_) => return,
+                    },
+                    None => handshake.await,
+                };
+                let Ok(tls) = tls else {
+                    metrics::counter!("tetsuo_server_tls_handshake_failures_total").increment(1);
+                    return;
+                };
+                run_connection(shared, tls, Some(peer), service, Some(permit)).await;
+            });
+        }
+    }
+
+    /// Accepts connections on a Unix stream listener (no per-IP limits
+    /// apply; the global cap does).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`serve_tcp`](Server::serve_tcp).
+    #[cfg(unix)]
+    pub async fn serve_unix<S: HttpService>(
+        &self,
+        listener: tokio::net::UnixListener,
+        service: S,
+    ) -> Result<()> {
+        loop {
+            let Some(accepted) = self.until_drain(listener.accept()).await else {
+                return Ok(());
+            };
+            let Some((stream, _)) = self.accepted(accepted).await else {
+                continue;
+            };
+            match self.admit(None) {
+                Admission::Admitted(permit) => {
+                    self.spawn(stream, None, service.clone(), Some(permit))
+                }
+                Admission::Refused => drop(stream.try_write(REFUSED)),
+            }
+        }
+    }
+
+    /// Serves one connection the caller accepted (any stream: a TLS stream
+    /// from elsewhere, an in-memory duplex in tests). Limits on connection
+    /// counts do not apply; timeouts and drain do. Resolves when the
+    /// connection ends.
+    pub async fn serve_connection<T, S>(&self, io: T, peer: Option<SocketAddr>, service: S)
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        S: HttpService,
+    {
+        run_connection(self.shared.clone(), io, peer, service, None).await;
+    }
+
+    /// `f`'s output, or `None` once the server drains.
+    async fn until_drain<F: Future>(&self, f: F) -> Option<F::Output> {
+        let mut f = pin!(f);
+        let mut drained = pin!(self.shared.drain.cancelled());
+        poll_fn(|cx| {
+            if drained.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            f.as_mut().poll(cx).map(Some)
+        })
+        .await
+    }
+
+    /// An accepted connection, or after an accept error (out of file
+    /// descriptors, ...) a short pause instead of a spin.
+    async fn accepted<T>(&self, accepted: std::io::Result<T>) -> Option<T> {
+        match accepted {
+            Ok(accepted) => Some(accepted),
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                self.until_drain(tokio::time::sleep(Duration::from_millis(50)))
+                    .await;
+                None
+            }
+        }
+    }
+
+    fn admit(&self, ip: Option<IpAddr>) -> Admission {
+        if self.shared.draining.load(Ordering::Acquire) {
+            return self.refused(Refusal::Draining);
+        }
+        match self.shared.gate.admit(ip, Instant::now()) {
+            Ok(permit) => {
+                metrics::counter!("tetsuo_server_connections_accepted_total").increment(1);
+                Admission::Admitted(permit)
+            }
+            Err(refusal) => self.refused(refusal),
+        }
+    }
+
+    fn refused(&self, refusal: Refusal) -> Admission {
+        metrics::counter!("tetsuo_server_connections_refused_total", "reason" => refusal.as_str())
+            .increment(1);
+        tracing::debug!(reason = refusal.as_str(), "connection refused");
+        Admission::Refused
+    }
+
+    fn spawn<T, S>(&self, io: T, peer: Option<SocketAddr>, service: S, permit: Option<gate::Permit>)
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        S: HttpService,
+    {
+        let shared = self.shared.clone();
+        self.shared
+            .tracker
+            .spawn(run_connection(shared, io, peer, service, permit));
+    }
+}
+
+enum Admission {
+    Admitted(gate::Permit),
+    Refused,
+}
+
+/// What a refused plain-text connection is told before it is closed.
+const REFUSED: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+async fn run_connection<T, S>(
+    shared: Arc<Shared>,
+    io: T,
+    peer: Option<SocketAddr>,
+    service: S,
+    permit: Option<gate::Permit>,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    use tracing::Instrument;
+    let span = tracing::debug_span!("http.conn", peer = ?peer);
+    metrics::gauge!("tetsuo_server_connections_open").increment(1.0);
+    let stop = shared.stop.clone();
+    let driver = conn::Driver::new(io, service, peer, shared.clone());
+    let mut run = pin!(driver.run().instrument(span));
+    let mut stopped = pin!(stop.cancelled_owned());
+    poll_fn(|cx| {
+        if stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        run.as_mut().poll(cx)
+    })
+    .await;
+    metrics::gauge!("tetsuo_server_connections_open").decrement(1.0);
+    drop(permit);
+}
+
+/// Drains a [`Server`] and reports on it.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("draining", &self.is_draining())
+            .field("open_connections", &self.open_connections())
+            .finish()
+    }
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections still open at the deadline, closed by force.
+    pub forced: usize,
+    /// How long the drain took.
+    pub elapsed: Duration,
+}
+
+impl Handle {
+    /// True while the server accepts and serves normally; false once
+    /// draining started. Health endpoints answer 503 when false.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining()
+    }
+
+    /// True once [`shutdown`](Handle::shutdown) was called.
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire)
+    }
+
+    /// Connections open now, all listeners together.
+    pub fn open_connections(&self) -> usize {
+        self.shared.tracker.len()
+    }
+
+    /// Drains the server: stops accepting, closes idle connections, lets
+    /// requests in flight finish for up to `grace`, then closes the rest.
+    /// Resolves when every connection is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the drain, and connections that
+    /// outlive `grace` are then not closed by force.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        self.shared.draining.store(true, Ordering::Release);
+        self.shared.drain.cancel();
+        self.shared.tracker.close();
+        let forced = match tokio::time::timeout(grace, self.shared.tracker.wait()).await {
+            Ok(()) => 0,
+            Err(_) => {
+                let left = self.shared.tracker.len();
+                self.shared.stop.cancel();
+                self.shared.tracker.wait().await;
+                left
+            }
+        };
+        ShutdownReport {
+            forced,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Resolves once a drain has started.
+    pub async fn draining(&self) {
+        self.shared.drain.cancelled().await;
+    }
+}
