@@ -231,8 +231,13 @@ where
                 Err(end) => return Poll::Ready(end),
             }
 
-            if self.all_written() && self.finished() {
-                return Poll::Ready(End::Close);
+            if self.finished() {
+                // The machine's last words (an error's answer) go out first.
+                if self.conn.poll_transmit(&mut self.write_buf) > 0 {
+                    progress = true;
+                } else if self.all_written() {
+                    return Poll::Ready(End::Close);
+                }
             }
 
             match self.poll_timers(cx) {

@@ -48,7 +48,7 @@ use std::future::{Future, poll_fn};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -230,6 +230,7 @@ impl Builder {
                 stop: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 draining: AtomicBool::new(false),
+                refusing: AtomicUsize::new(0),
             }),
         }
     }
@@ -244,6 +245,8 @@ struct Shared {
     stop: CancellationToken,
     tracker: TaskTracker,
     draining: AtomicBool,
+    /// Refusals in progress (see `Server::refuse`).
+    refusing: AtomicUsize,
 }
 
 /// An HTTP/1.1 server. Cheap to clone: clones share limits, counters and
@@ -343,8 +346,7 @@ impl Server {
                 Admission::Admitted(permit) => {
                     self.spawn(stream, Some(peer), service.clone(), Some(permit));
                 }
-                // One non-blocking write: a refusal stays cheap.
-                Admission::Refused => drop(stream.try_write(REFUSED)),
+                Admission::Refused => self.refuse(stream),
             }
         }
     }
@@ -420,7 +422,7 @@ impl Server {
                 Admission::Admitted(permit) => {
                     self.spawn(stream, None, service.clone(), Some(permit))
                 }
-                Admission::Refused => drop(stream.try_write(REFUSED)),
+                Admission::Refused => self.refuse(stream),
             }
         }
     }
@@ -484,6 +486,34 @@ impl Server {
         Admission::Refused
     }
 
+    /// Tells a refused plain-text client why (`503`) and closes, reading
+    /// briefly what it sent so that the close is not a reset that hides the
+    /// answer. Bounded: at most [`MAX_REFUSING`] at once, each for at most
+    /// [`REFUSE_LINGER`]; beyond that the connection is simply closed.
+    fn refuse<T>(&self, mut stream: T)
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let refusing = &self.shared.refusing;
+        if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+            refusing.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = tokio::time::timeout(REFUSE_LINGER, async {
+                stream.write_all(REFUSED).await?;
+                stream.shutdown().await?;
+                let mut buf = [0u8; 1024];
+                while stream.read(&mut buf).await? > 0 {}
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            shared.refusing.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
     fn spawn<T, S>(&self, io: T, peer: Option<SocketAddr>, service: S, permit: Option<gate::Permit>)
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -500,6 +530,11 @@ enum Admission {
     Admitted(gate::Permit),
     Refused,
 }
+
+/// Refused connections being told so at once, at most.
+const MAX_REFUSING: usize = 256;
+/// How long a refused connection is given to read its answer.
+const REFUSE_LINGER: Duration = Duration::from_millis(500);
 
 /// What a refused plain-text connection is told before it is closed.
 const REFUSED: &[u8] =

@@ -1,0 +1,430 @@
+//! tetsuo's HTTP/1.1 server against hyper's client, raw sockets and axum.
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tetsuo::http::server::{Builder, ClientAddr, Handle, Server};
+use tetsuo::http::{Body, service_fn, upgrade};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The test application: the CLI's endpoints in miniature.
+async fn app(req: Request<Body>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    Ok(match path.as_str() {
+        "/hello" => Response::new(Body::from("Hello, World!")),
+        "/echo" => Response::new(Body::wrap(req.into_body())),
+        "/peer" => {
+            let peer = req.extensions().get::<ClientAddr>().unwrap().0;
+            Response::new(Body::from(peer.to_string()))
+        }
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Response::new(Body::from("slow done"))
+        }
+        "/count" => {
+            // Reads the whole body, answers with its length.
+            let n = req.into_body().collect().await.unwrap().to_bytes().len();
+            Response::new(Body::from(n.to_string()))
+        }
+        "/upgrade" => {
+            let on_upgrade = upgrade::on(&mut { req });
+            tokio::spawn(async move {
+                let mut io = on_upgrade.await.unwrap();
+                let mut buf = vec![0; 64];
+                loop {
+                    let n = io.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    io.write_all(&buf[..n]).await.unwrap();
+                }
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("upgrade", "echo")
+                .header("connection", "upgrade")
+                .body(Body::empty())
+                .unwrap()
+        }
+        _ => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("not found"))
+            .unwrap(),
+    })
+}
+
+/// Starts a server with `builder`'s settings on an ephemeral loopback port.
+async fn start(builder: Builder) -> (SocketAddr, Handle) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = builder.build();
+    let handle = server.handle();
+    tokio::spawn(async move { server.serve_tcp(listener, service_fn(app)).await });
+    (addr, handle)
+}
+
+fn hyper_client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends raw bytes, reads until the server closes (or `limit` bytes).
+async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("server closed in time")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn hyper_client_gets_hello_and_keeps_the_connection() {
+    let (addr, handle) = start(Server::builder()).await;
+    let client = hyper_client();
+    for _ in 0..3 {
+        let res = client
+            .get(format!("http://{addr}/hello").parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().contains_key("date"));
+        assert_eq!(res.headers()["content-length"], "13");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "Hello, World!");
+    }
+    // One pooled connection served all three.
+    assert_eq!(handle.open_connections(), 1);
+}
+
+#[tokio::test]
+async fn hyper_client_posts_fixed_and_streamed_bodies_to_echo() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let client = hyper_client();
+    let payload = Bytes::from(vec![b'x'; 300_000]);
+    let req = Request::post(format!("http://{addr}/echo"))
+        .body(Full::new(payload.clone()))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, payload);
+
+    // A chunked upload from a stream of frames, echoed as it arrives.
+    let chunks: Vec<Result<http_body::Frame<Bytes>, Infallible>> = (0..50)
+        .map(|i| Ok(http_body::Frame::data(Bytes::from(format!("chunk {i};")))))
+        .collect();
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let req = Request::post(format!("http://{addr}/echo"))
+        .body(StreamBody::new(futures_stream(chunks)))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.headers()["transfer-encoding"], "chunked");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let expected: String = (0..50).map(|i| format!("chunk {i};")).collect();
+    assert_eq!(body, expected);
+}
+
+/// A stream over a vector, without depending on futures-util.
+fn futures_stream<T: Unpin>(items: Vec<T>) -> impl futures_core::Stream<Item = T> + Unpin {
+    struct Iter<T>(std::vec::IntoIter<T>);
+    impl<T: Unpin> futures_core::Stream for Iter<T> {
+        type Item = T;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<T>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Iter(items.into_iter())
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let out = raw_exchange(
+        addr,
+        b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /hello HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /missing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let slow = out.find("slow done").unwrap();
+    let hello = out.find("Hello, World!").unwrap();
+    let missing = out.find("404 Not Found").unwrap();
+    assert!(slow < hello && hello < missing, "{out}");
+    assert_eq!(out.matches("HTTP/1.1 ").count(), 3);
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_sent_when_the_service_reads_the_body() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /count HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0; 256];
+    let n = s.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").await.unwrap();
+    let n = s.read(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n5"), "{text}");
+
+    // A service that answers without reading gets no 100 sent, and the
+    // connection closes after the answer (the body was never sent).
+    let out = raw_exchange(
+        addr,
+        b"POST /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(!out.contains("100 Continue"));
+    assert!(out.contains("connection: close"), "{out}");
+}
+
+#[tokio::test]
+async fn bad_requests_get_their_status_and_a_close() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let out = raw_exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+    assert!(out.contains("connection: close"));
+    let big = format!(
+        "GET /hello HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let out = raw_exchange(addr, big.as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
+}
+
+#[tokio::test]
+async fn upgrade_hands_the_socket_and_early_bytes_to_the_service() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    // The first bytes of the new protocol ride along with the request.
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\nearly",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    let mut echoed = [0; 5];
+    s.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"early");
+    s.write_all(b"later").await.unwrap();
+    s.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"later");
+}
+
+#[tokio::test]
+async fn the_service_sees_the_client_address() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let local = s.local_addr().unwrap();
+    s.write_all(b"GET /peer HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.ends_with(&local.to_string()), "{out}");
+}
+
+#[tokio::test]
+async fn per_ip_cap_and_rate_limit_refuse_without_running_the_service() {
+    let (addr, _handle) = start(Server::builder().max_connections_per_ip(2)).await;
+    let _a = TcpStream::connect(addr).await.unwrap();
+    let _b = TcpStream::connect(addr).await.unwrap();
+    let out = raw_exchange(addr, b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+    assert!(!out.contains("Hello"));
+    // Another loopback address is another client.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(addr).await.unwrap();
+    other
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    other.read_to_string(&mut out).await.unwrap();
+    assert!(out.ends_with("Hello, World!"), "{out}");
+
+    // Three new connections per second at most, bursts of three.
+    let (addr, _handle) = start(Server::builder().connection_rate_per_ip(3.0, 3)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let out = raw_exchange(
+            addr,
+            b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        statuses.push(out[9..12].to_owned());
+    }
+    assert_eq!(statuses, ["200", "200", "200", "503", "503"]);
+}
+
+#[tokio::test]
+async fn header_timeout_closes_a_slowloris_while_others_are_served() {
+    let (addr, _handle) =
+        start(Server::builder().header_read_timeout(Some(Duration::from_millis(300)))).await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Trickle a header byte now and then; the clock started at the first byte.
+    let trickle = async {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if slow.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+    };
+    let normal = async {
+        for _ in 0..3 {
+            let out = raw_exchange(
+                addr,
+                b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+            assert!(out.ends_with("Hello, World!"));
+        }
+    };
+    tokio::join!(trickle, normal);
+    let mut out = Vec::new();
+    let _ = slow.read_to_end(&mut out).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let (addr, _handle) =
+        start(Server::builder().idle_timeout(Some(Duration::from_millis(200)))).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    // The server answers, then closes once idle: read_to_end returns.
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out).ends_with("Hello, World!"));
+}
+
+#[tokio::test]
+async fn max_requests_per_connection_closes_after_the_last() {
+    let (addr, _handle) = start(Server::builder().max_requests_per_connection(2)).await;
+    let out = raw_exchange(
+        addr,
+        b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await;
+    assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
+    assert_eq!(out.matches("connection: close").count(), 1, "{out}");
+}
+
+#[tokio::test]
+async fn graceful_drain_finishes_in_flight_and_refuses_new() {
+    let (addr, handle) = start(Server::builder()).await;
+    // An idle keep-alive connection, and one with a request in flight.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = vec![0; 1024];
+    let _ = idle.read(&mut first).await.unwrap();
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(handle.is_ready());
+
+    let drain = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown(Duration::from_secs(5)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!handle.is_ready());
+    // The idle connection is closed at once.
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    // The in-flight request completes, told that the connection closes.
+    let mut out = String::new();
+    busy.read_to_string(&mut out).await.unwrap();
+    assert!(out.contains("connection: close"), "{out}");
+    assert!(out.ends_with("slow done"), "{out}");
+    let report = drain.await.unwrap();
+    assert_eq!(report.forced, 0);
+    // Nothing listens any more.
+    assert!(
+        TcpStream::connect(addr).await.is_err()
+            || raw_exchange(addr, b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_axum_router_runs_on_the_server() {
+    use axum::routing::{get, post};
+    let router = axum::Router::new()
+        .route("/hello", get(|| async { "hello from axum" }))
+        .route(
+            "/len",
+            post(|body: Bytes| async move { body.len().to_string() }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder().build();
+    tokio::spawn(async move { server.serve_tcp(listener, router).await });
+    let client = hyper_client();
+    let res = client
+        .get(format!("http://{addr}/hello").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        "hello from axum"
+    );
+    let req = Request::post(format!("http://{addr}/len"))
+        .body(Full::new(Bytes::from_static(b"12345")))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "5");
+}
