@@ -15,8 +15,6 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
 
 use crate::Error;
 
@@ -30,8 +28,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `http-body-util` combinators (`collect`, `Limited`, ...) apply.
 ///
 /// ```
-/// use http_body_util::BodyExt;
-/// use tetsuo::http::Body;
+/// /// use tetsuo::http::Body;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let body = Body::from("hello");
@@ -47,7 +44,7 @@ enum Kind {
     Empty,
     Full(Option<Bytes>),
     Pipe(PipeReceiver),
-    Boxed(UnsyncBoxBody<Bytes, Error>),
+    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send>>),
 }
 
 impl Body {
@@ -63,12 +60,8 @@ impl Body {
         B::Data: Into<Bytes>,
         B::Error: Into<BoxError>,
     {
-        let boxed = body
-            .map_frame(|frame| frame.map_data(Into::into))
-            .map_err(|e| Error::body(e.into()))
-            .boxed_unsync();
         Body {
-            kind: Kind::Boxed(boxed),
+            kind: Kind::Boxed(Box::pin(Wrapped { body })),
         }
     }
 
@@ -145,7 +138,7 @@ impl http_body::Body for Body {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Pipe(pipe) => pipe.poll_frame(cx),
-            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+            Kind::Boxed(body) => body.as_mut().poll_frame(cx),
         }
     }
 
@@ -165,6 +158,45 @@ impl http_body::Body for Body {
             Kind::Pipe(pipe) => pipe.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Any body as a `Body`: data into `Bytes`, errors into [`Error`], size
+    /// hints and end-of-stream passed through (which `map_frame` would lose).
+    struct Wrapped<B> {
+        #[pin]
+        body: B,
+    }
+}
+
+impl<B> http_body::Body for Wrapped<B>
+where
+    B: http_body::Body,
+    B::Data: Into<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        self.project().body.poll_frame(cx).map(|frame| {
+            frame.map(|r| {
+                r.map(|f| f.map_data(Into::into))
+                    .map_err(|e| Error::body(e.into()))
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -375,6 +407,7 @@ impl Drop for PipeReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
     use std::future::poll_fn;
 
     #[tokio::test]
