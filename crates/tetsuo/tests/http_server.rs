@@ -483,3 +483,117 @@ impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
         std::task::Poll::Ready(self.0.next())
     }
 }
+
+/// One HTTP/1.1 request over any stream with hyper's connection-level
+/// client; returns the status and body.
+async fn hyper_over<T>(io: T, req: Request<Full<Bytes>>) -> (StatusCode, Bytes)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status();
+    (status, res.into_body().collect().await.unwrap().to_bytes())
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn hyper_over_tls_to_serve_tls() {
+    use support::pki::{Ca, Validity};
+    let ca = Ca::root("http test CA");
+    let leaf = ca.server(&["localhost"], Validity::Current);
+    let acceptor = tetsuo::tls::TlsAcceptor::builder()
+        .identity(leaf.identity())
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder().build();
+    tokio::spawn(async move { server.serve_tls(listener, acceptor, service_fn(app)).await });
+
+    let connector = tetsuo::tls::TlsConnector::builder()
+        .webpki_roots(false)
+        .add_ca_der(ca.der())
+        .build()
+        .unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector.connect("localhost", tcp).await.unwrap();
+    let req = Request::post("/echo")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from_static(b"over TLS")))
+        .unwrap();
+    let (status, body) = hyper_over(tls, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "over TLS");
+}
+
+#[tokio::test]
+async fn hyper_over_a_unix_socket_to_serve_unix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("http.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let server = Server::builder().build();
+    tokio::spawn(async move { server.serve_unix(listener, service_fn(app)).await });
+    let io = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let req = Request::get("/hello")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (status, body) = hyper_over(io, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "Hello, World!");
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_times_out_with_408() {
+    let (addr, _handle) =
+        start(Server::builder().body_read_timeout(Some(Duration::from_millis(200)))).await;
+    // Promises ten bytes, sends three, then waits.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /count HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_minimum_rate_is_cut_off() {
+    let (addr, _handle) = start(
+        Server::builder()
+            .body_read_timeout(Some(Duration::from_secs(1)))
+            .min_body_rate(1000),
+    )
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /count HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+        .await
+        .unwrap();
+    // A byte every 100 ms: never silent for a second, but far below 1000 B/s.
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if s.write_all(b"x").await.is_err() || started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            out.extend_from_slice(&buf[..n]);
+            if n == 0 || !out.is_empty() {
+                break;
+            }
+        }
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
