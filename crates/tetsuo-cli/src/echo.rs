@@ -11,6 +11,7 @@ use tetsuo::tls::TlsAcceptor;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinSet;
 
+use crate::signals::{Signal, Signals};
 use crate::tls::ServerTlsArgs;
 
 /// Arguments of `tetsuo echo`.
@@ -33,48 +34,7 @@ pub(crate) struct EchoArgs {
     tls_args: ServerTlsArgs,
 }
 
-/// Arguments of `tetsuo serve`.
-#[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
-    /// Plain TCP address to listen on (repeatable); port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: Vec<SocketAddr>,
-    /// TLS address to listen on (repeatable; with --tls the default is
-    /// 127.0.0.1:8443).
-    #[arg(long, value_name = "ADDR")]
-    tls_listen: Vec<SocketAddr>,
-    /// Serve TLS too (SIGHUP reloads --cert/--key/--ocsp-response).
-    #[arg(long)]
-    tls: bool,
-    #[command(flatten)]
-    tls_args: ServerTlsArgs,
-}
-
 const ECHO: &str = "tetsuo echo";
-const SERVE: &str = "tetsuo serve";
-
-/// `tetsuo serve`: HTTP is not built yet, so this serves TCP (and TLS) echo
-/// and says so.
-pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    eprintln!("{SERVE}: HTTP is not available yet; serving echo instead");
-    let mut tls_listen = args.tls_listen;
-    if args.tls && tls_listen.is_empty() {
-        tls_listen.push("127.0.0.1:8443".parse().expect("a valid literal address"));
-    }
-    let acceptor = if tls_listen.is_empty() {
-        None
-    } else {
-        Some(args.tls_args.acceptor(SERVE)?)
-    };
-    let mut tasks = JoinSet::new();
-    for addr in &args.listen {
-        spawn_tcp(&mut tasks, *addr, None, SERVE)?;
-    }
-    for addr in &tls_listen {
-        spawn_tcp(&mut tasks, *addr, acceptor.clone(), SERVE)?;
-    }
-    supervise(tasks, acceptor.map(|a| (a, args.tls_args)), None, SERVE).await
-}
 
 /// Runs the echo service until SIGINT or SIGTERM.
 pub(crate) async fn run(args: EchoArgs) -> anyhow::Result<()> {
@@ -259,52 +219,4 @@ fn bind_unix(spec: &str) -> anyhow::Result<(tokio::net::UnixListener, Option<Pat
         }
     }
     Ok((unix::bind(&addr)?, file))
-}
-
-/// What a signal asks of the service.
-enum Signal {
-    Stop,
-    Reload,
-}
-
-/// SIGINT/SIGTERM (stop) and SIGHUP (reload).
-#[cfg(unix)]
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-#[cfg(unix)]
-impl Signals {
-    fn new() -> anyhow::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            term: signal(SignalKind::terminate()).context("install SIGTERM handler")?,
-            hup: signal(SignalKind::hangup()).context("install SIGHUP handler")?,
-        })
-    }
-
-    async fn next(&mut self) -> anyhow::Result<Signal> {
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("wait for SIGINT").map(|()| Signal::Stop),
-            _ = self.term.recv() => Ok(Signal::Stop),
-            _ = self.hup.recv() => Ok(Signal::Reload),
-        }
-    }
-}
-
-/// Ctrl-C (stop).
-#[cfg(not(unix))]
-struct Signals;
-
-#[cfg(not(unix))]
-impl Signals {
-    fn new() -> anyhow::Result<Signals> {
-        Ok(Signals)
-    }
-
-    async fn next(&mut self) -> anyhow::Result<Signal> {
-        tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
-        Ok(Signal::Stop)
-    }
 }

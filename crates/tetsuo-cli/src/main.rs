@@ -3,6 +3,9 @@
 
 mod connect;
 mod echo;
+mod files;
+mod serve;
+mod signals;
 mod tls;
 
 use std::process::ExitCode;
@@ -19,8 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server. Until HTTP lands this is the TCP echo service.
-    Serve(echo::ServeArgs),
+    /// Run the HTTP/1.1 server: /hello, /echo, /healthz, /metrics, /files/.
+    Serve(serve::ServeArgs),
     /// Echo server: TCP (default), UDP or a Unix socket.
     Echo(echo::EchoArgs),
     /// Connect stdin/stdout to a TCP service (netcat-like).
@@ -29,6 +32,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        // The server picks its own runtime (threads, thread-per-core).
+        Command::Serve(args) => {
+            return match serve::main(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            };
+        }
+        command => Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,7 +51,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => echo::serve(args).await,
+            Command::Serve(_) => unreachable!("handled above"),
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(args).await,
         }

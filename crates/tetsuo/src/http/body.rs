@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
+use sync_wrapper::SyncWrapper;
 
 use crate::Error;
 
@@ -28,7 +29,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `http-body-util` combinators (`collect`, `Limited`, ...) apply.
 ///
 /// ```
-/// /// use tetsuo::http::Body;
+/// use http_body_util::BodyExt;
+/// use tetsuo::http::Body;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let body = Body::from("hello");
@@ -44,7 +46,14 @@ enum Kind {
     Empty,
     Full(Option<Bytes>),
     Pipe(PipeReceiver),
-    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send>>),
+    /// Any other body. `SyncWrapper` makes `Body` `Sync` (so a `&Request`
+    /// may be held across an await) by only ever touching the inner body
+    /// through `&mut`; its size hint and end are recorded after each poll.
+    Boxed {
+        body: SyncWrapper<Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send>>>,
+        hint: SizeHint,
+        end: bool,
+    },
 }
 
 impl Body {
@@ -60,8 +69,14 @@ impl Body {
         B::Data: Into<Bytes>,
         B::Error: Into<BoxError>,
     {
+        let hint = body.size_hint();
+        let end = body.is_end_stream();
         Body {
-            kind: Kind::Boxed(Box::pin(Wrapped { body })),
+            kind: Kind::Boxed {
+                body: SyncWrapper::new(Box::pin(Wrapped { body })),
+                hint,
+                end,
+            },
         }
     }
 
@@ -84,7 +99,7 @@ impl fmt::Debug for Body {
             Kind::Empty => "empty",
             Kind::Full(_) => "full",
             Kind::Pipe(_) => "streaming",
-            Kind::Boxed(_) => "boxed",
+            Kind::Boxed { .. } => "boxed",
         };
         f.debug_struct("Body").field("kind", &kind).finish()
     }
@@ -138,7 +153,15 @@ impl http_body::Body for Body {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Pipe(pipe) => pipe.poll_frame(cx),
-            Kind::Boxed(body) => body.as_mut().poll_frame(cx),
+            Kind::Boxed { body, hint, end } => {
+                let body = body.get_mut();
+                let frame = body.as_mut().poll_frame(cx);
+                if frame.is_ready() {
+                    *hint = body.size_hint();
+                    *end = body.is_end_stream();
+                }
+                frame
+            }
         }
     }
 
@@ -147,7 +170,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Pipe(pipe) => pipe.is_end_stream(),
-            Kind::Boxed(body) => body.is_end_stream(),
+            Kind::Boxed { end, .. } => *end,
         }
     }
 
@@ -156,7 +179,7 @@ impl http_body::Body for Body {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Pipe(pipe) => pipe.size_hint(),
-            Kind::Boxed(body) => body.size_hint(),
+            Kind::Boxed { hint, .. } => *hint,
         }
     }
 }
@@ -425,6 +448,12 @@ mod tests {
         tx.finish(None);
         let rest = body.collect().await.unwrap().to_bytes();
         assert_eq!(rest, "ef");
+    }
+
+    #[test]
+    fn bodies_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Body>();
     }
 
     #[tokio::test]

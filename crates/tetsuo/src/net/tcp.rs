@@ -345,6 +345,18 @@ impl TcpListenerBuilder {
 
     tcp_option_setters!();
 
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The same options on another address (the port an earlier bind
+    /// picked, for more `SO_REUSEPORT` listeners on it).
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
     /// The accept queue length passed to `listen(2)` (capped by
     /// `net.core.somaxconn`).
     pub fn backlog(mut self, backlog: u32) -> Self {

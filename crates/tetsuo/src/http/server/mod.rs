@@ -427,6 +427,77 @@ impl Server {
         }
     }
 
+    /// Thread-per-core serving: binds `threads` TCP listeners on the
+    /// builder's address with `SO_REUSEPORT` (the kernel spreads new
+    /// connections across them) and serves each from its own thread running
+    /// a current-thread tokio runtime — no work stealing, no cross-thread
+    /// wake-ups. Returns once every listener is bound (port 0 picks one
+    /// port for all); the threads serve until the server drains.
+    ///
+    /// ```no_run
+    /// use http::{Request, Response};
+    /// use tetsuo::http::{Body, server::Server, service_fn};
+    /// use tetsuo::net::TcpListenerBuilder;
+    ///
+    /// let server = Server::builder().build();
+    /// let hello = service_fn(|_: Request<Body>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(Body::from("hi")))
+    /// });
+    /// let listener = TcpListenerBuilder::new("127.0.0.1:8080".parse().unwrap());
+    /// let cores = server.serve_per_core(listener, 4, hello)?;
+    /// println!("serving on {}", cores.local_addr());
+    /// cores.join();
+    /// # Ok::<_, tetsuo::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn serve_per_core<S: HttpService>(
+        &self,
+        listener: crate::net::TcpListenerBuilder,
+        threads: usize,
+        service: S,
+    ) -> Result<PerCore> {
+        let builder = listener.reuse_port(true).nodelay(true);
+        let first = builder.bind_blocking()?;
+        let local = first
+            .local_addr()
+            .map_err(|e| crate::Error::io("read the local address of", e))?;
+        let mut listeners = vec![first];
+        let builder = builder.with_addr(local);
+        for _ in 1..threads.max(1) {
+            listeners.push(builder.bind_blocking()?);
+        }
+        let mut handles = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| crate::Error::io("set O_NONBLOCK on", e))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| crate::Error::io("start a runtime for", e))?;
+            let server = self.clone();
+            let service = service.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("tetsuo-core-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                            return;
+                        };
+                        let _ = server.serve_tcp(listener, service).await;
+                        // Connections of this thread finish on this runtime.
+                        server.shared.tracker.clone().wait().await;
+                    });
+                })
+                .map_err(|e| crate::Error::io("spawn a serving thread for", e))?;
+            handles.push(handle);
+        }
+        Ok(PerCore {
+            local,
+            threads: handles,
+        })
+    }
+
     /// Serves one connection the caller accepted (any stream: a TLS stream
     /// from elsewhere, an in-memory duplex in tests). Limits on connection
     /// counts do not apply; timeouts and drain do. Resolves when the
@@ -523,6 +594,27 @@ impl Server {
         self.shared
             .tracker
             .spawn(run_connection(shared, io, peer, service, permit));
+    }
+}
+
+/// The threads of [`Server::serve_per_core`].
+#[derive(Debug)]
+pub struct PerCore {
+    local: SocketAddr,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl PerCore {
+    /// The address every thread's listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Blocks until every serving thread has finished (after a drain).
+    pub fn join(self) {
+        for thread in self.threads {
+            let _ = thread.join();
+        }
     }
 }
 

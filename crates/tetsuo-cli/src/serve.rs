@@ -1,0 +1,338 @@
+//! `tetsuo serve`: tetsuo's HTTP/1.1 server with the endpoints of CLI.md,
+//! its limits as flags, Prometheus metrics, and graceful drain on
+//! SIGINT/SIGTERM.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tetsuo::http::server::{Handle, HttpService, Server};
+use tetsuo::http::{Body, service_fn};
+use tetsuo::net::TcpListenerBuilder;
+
+use crate::files;
+use crate::signals::{Signal, Signals};
+use crate::tls::ServerTlsArgs;
+
+const SERVE: &str = "tetsuo serve";
+
+/// Request latency histogram buckets, in seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 10.0,
+];
+
+/// Arguments of `tetsuo serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Plain HTTP address to listen on (repeatable); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: Vec<SocketAddr>,
+    /// HTTPS address to listen on (repeatable; with --tls the default is
+    /// 127.0.0.1:8443).
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Vec<SocketAddr>,
+    /// Serve HTTPS too (SIGHUP reloads --cert/--key/--ocsp-response).
+    #[arg(long)]
+    tls: bool,
+    #[command(flatten)]
+    tls_args: ServerTlsArgs,
+    /// Serve the files under DIR at /files/ (with ranges and conditional GET).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Most connections open at once (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_conns: usize,
+    /// Most connections open at once from one client IP (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_conns_per_ip: usize,
+    /// New connections per second from one client IP (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = 0.0)]
+    conn_rate_per_ip: f64,
+    /// Longest time to receive a request head, from its first byte (0: none).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Longest wait for the next request on a keep-alive connection (0: none).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Longest a graceful drain waits for requests in flight.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    drain_timeout: f64,
+    /// Worker threads of the runtime (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// One single-threaded runtime per core, each with its own
+    /// SO_REUSEPORT listener, for the plain listeners (--threads of them).
+    #[arg(long)]
+    thread_per_core: bool,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Seconds from a flag, 0 meaning none.
+fn secs(value: f64) -> anyhow::Result<Option<Duration>> {
+    anyhow::ensure!(
+        value.is_finite() && value >= 0.0,
+        "a duration must be a non-negative number of seconds, not {value}"
+    );
+    Ok((value > 0.0).then(|| Duration::from_secs_f64(value)))
+}
+
+/// Runs `tetsuo serve` to the end of its drain; builds its own runtime(s).
+pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let prometheus = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("tetsuo_http_request_duration_seconds".to_owned()),
+            &LATENCY_BUCKETS,
+        )
+        .context("configure latency buckets")?
+        .install_recorder()
+        .context("install the Prometheus recorder")?;
+    let server = Server::builder()
+        .max_connections(args.max_conns)
+        .max_connections_per_ip(args.max_conns_per_ip)
+        .connection_rate_per_ip(args.conn_rate_per_ip, args.conn_rate_per_ip.ceil() as u32)
+        .header_read_timeout(secs(args.header_timeout)?)
+        .idle_timeout(secs(args.idle_timeout)?)
+        .build();
+    let drain_timeout = secs(args.drain_timeout)?.unwrap_or(Duration::ZERO);
+    let cores = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut builder = if args.thread_per_core {
+        // The main runtime only waits for signals and serves TLS.
+        let mut b = tokio::runtime::Builder::new_current_thread();
+        b.enable_all();
+        b
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.enable_all().worker_threads(cores.max(1));
+        b
+    };
+    let runtime = builder.build().context("start the runtime")?;
+    let app = App::new(server.handle(), args.root.clone(), prometheus);
+    let result = runtime.block_on(run(args, server, app, cores, drain_timeout));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn run(
+    args: ServeArgs,
+    server: Server,
+    app: App,
+    cores: usize,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let service = app.service();
+    let mut per_core = Vec::new();
+    for addr in &args.listen {
+        let builder = TcpListenerBuilder::new(*addr).nodelay(true);
+        if args.thread_per_core {
+            let cores = server.serve_per_core(builder, cores, service.clone())?;
+            eprintln!("{SERVE}: listening on http://{}", cores.local_addr());
+            per_core.push(cores);
+        } else {
+            let listener = builder.bind()?;
+            eprintln!("{SERVE}: listening on http://{}", listener.local_addr()?);
+            let (server, service) = (server.clone(), service.clone());
+            tokio::spawn(async move { server.serve_tcp(listener, service).await });
+        }
+    }
+    let mut tls_listen = args.tls_listen.clone();
+    if args.tls && tls_listen.is_empty() {
+        tls_listen.push("127.0.0.1:8443".parse().expect("a valid literal address"));
+    }
+    let acceptor = if tls_listen.is_empty() {
+        None
+    } else {
+        Some(args.tls_args.acceptor(SERVE)?)
+    };
+    if let Some(acceptor) = &acceptor {
+        for addr in &tls_listen {
+            let listener = TcpListenerBuilder::new(*addr).nodelay(true).bind()?;
+            eprintln!("{SERVE}: listening on https://{}", listener.local_addr()?);
+            let (server, service, acceptor) = (server.clone(), service.clone(), acceptor.clone());
+            tokio::spawn(async move { server.serve_tls(listener, acceptor, service).await });
+        }
+    }
+
+    let mut signals = Signals::new()?;
+    loop {
+        match signals.next().await? {
+            Signal::Stop => break,
+            Signal::Reload => match &acceptor {
+                Some(acceptor) => match args.tls_args.reload(acceptor, SERVE) {
+                    Ok(true) => eprintln!("{SERVE}: reloaded certificate, key and OCSP response"),
+                    Ok(false) => eprintln!("{SERVE}: nothing to reload (generated certificate)"),
+                    Err(e) => {
+                        eprintln!("{SERVE}: reload failed, keeping the old certificate: {e:#}")
+                    }
+                },
+                None => eprintln!("{SERVE}: nothing to reload"),
+            },
+        }
+    }
+    eprintln!(
+        "{SERVE}: draining {} connection(s), up to {:?}",
+        handle.open_connections(),
+        drain_timeout
+    );
+    let report = handle.shutdown(drain_timeout).await;
+    for cores in per_core {
+        tokio::task::spawn_blocking(move || cores.join()).await?;
+    }
+    eprintln!(
+        "{SERVE}: drained in {:?}; {} connection(s) closed at the deadline",
+        report.elapsed, report.forced
+    );
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO);
+    // A second subscriber (tests running main twice) is not an error.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// What the endpoints need.
+#[derive(Clone)]
+struct App {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    handle: Handle,
+    root: Option<PathBuf>,
+    prometheus: PrometheusHandle,
+}
+
+impl App {
+    fn new(handle: Handle, root: Option<PathBuf>, prometheus: PrometheusHandle) -> App {
+        App {
+            inner: Arc::new(AppInner {
+                handle,
+                root,
+                prometheus,
+            }),
+        }
+    }
+
+    fn service(&self) -> impl HttpService {
+        let app = self.clone();
+        service_fn(move |req: Request<Body>| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.route(req).await) }
+        })
+    }
+
+    async fn route(&self, req: Request<Body>) -> Response<Body> {
+        let path = req.uri().path();
+        match path {
+            "/" => only_get(&req).unwrap_or_else(|| html(self.dashboard())),
+            "/hello" => only_get(&req).unwrap_or_else(|| text(StatusCode::OK, "Hello, World!")),
+            "/echo" => echo(req),
+            "/healthz" => {
+                if self.inner.handle.is_ready() {
+                    text(StatusCode::OK, "ok\n")
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                }
+            }
+            "/metrics" => only_get(&req).unwrap_or_else(|| {
+                let mut res = Response::new(Body::from(self.inner.prometheus.render()));
+                res.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                res
+            }),
+            _ => match (path.strip_prefix("/files/"), &self.inner.root) {
+                (Some(rel), Some(root)) => files::serve(root, rel.to_owned(), &req).await,
+                _ => text(StatusCode::NOT_FOUND, "not found\n"),
+            },
+        }
+    }
+
+    fn dashboard(&self) -> String {
+        let handle = &self.inner.handle;
+        format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>tetsuo serve</title></head>\n\
+             <body><h1>tetsuo serve</h1>\n<ul>\n\
+             <li>state: {}</li>\n<li>open connections: {}</li>\n</ul>\n\
+             <p>Endpoints: <a href=\"/hello\">/hello</a>, /echo, <a href=\"/healthz\">/healthz</a>, \
+             <a href=\"/metrics\">/metrics</a>{}.</p>\n</body></html>\n",
+            if handle.is_ready() {
+                "serving"
+            } else {
+                "draining"
+            },
+            handle.open_connections(),
+            if self.inner.root.is_some() {
+                ", <a href=\"/files/\">/files/</a>"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
+/// `405` unless GET or HEAD.
+fn only_get(req: &Request<Body>) -> Option<Response<Body>> {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        return None;
+    }
+    let mut res = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    res.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    Some(res)
+}
+
+/// The request body, streamed back as it arrives.
+fn echo(req: Request<Body>) -> Response<Body> {
+    let content_type = req.headers().get(CONTENT_TYPE).cloned();
+    let mut res = Response::new(req.into_body());
+    if let Some(ct) = content_type {
+        res.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    res
+}
+
+pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+fn html(page: String) -> Response<Body> {
+    let mut res = Response::new(Body::from(Bytes::from(page)));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
