@@ -580,10 +580,8 @@ impl Connection {
         {
             return Err(EncodeError::WrongState);
         }
-        let out = match outgoing_framing(headers)? {
-            Some(out) => out,
-            None => Out::NoBody,
-        };
+        let outgoing = outgoing(headers)?;
+        let out = outgoing.framing.unwrap_or(Out::NoBody);
         encode_request_head(
             &mut self.transmit,
             method,
@@ -594,7 +592,7 @@ impl Connection {
         )?;
         let upgrade = headers.contains_key(http::header::UPGRADE) || method == Method::CONNECT;
         self.pending.push_back((method.clone(), upgrade));
-        if says_close(headers) {
+        if outgoing.close {
             self.keep_alive = false;
         }
         self.out = out;
@@ -647,7 +645,8 @@ impl Connection {
             || method == Method::HEAD
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let declared = outgoing_framing(headers)?;
+        let outgoing = outgoing(headers)?;
+        let declared = outgoing.framing;
         let mut extra: Vec<(&str, &[u8])> = Vec::new();
         let mut out = match declared {
             _ if no_body => Out::NoBody,
@@ -665,11 +664,11 @@ impl Connection {
         if matches!(out, Out::Length(0)) {
             out = Out::NoBody;
         }
-        if says_close(headers) || out == Out::CloseDelimited || !self.request_read && !switching {
+        if outgoing.close || out == Out::CloseDelimited || !self.request_read && !switching {
             // An unread request body cannot be skipped safely: close after.
             self.keep_alive = false;
         }
-        if !switching && !self.keep_alive && !says_close(headers) {
+        if !switching && !self.keep_alive && !outgoing.close {
             extra.push(("connection", b"close"));
         } else if !switching && self.keep_alive && version == Version::HTTP_10 {
             extra.push(("connection", b"keep-alive"));
@@ -764,40 +763,56 @@ impl Connection {
     }
 }
 
-/// The framing an outgoing head declares: `None` if it declares none.
-fn outgoing_framing(headers: &HeaderMap) -> Result<Option<Out>, EncodeError> {
-    let te = headers.get_all(TRANSFER_ENCODING).iter().next().is_some();
-    let cl = headers.get(CONTENT_LENGTH);
-    match (te, cl) {
-        (true, Some(_)) => Err(EncodeError::InvalidFraming),
-        (true, None) => {
-            let mut values = headers.get_all(TRANSFER_ENCODING).iter();
-            match (values.next(), values.next()) {
-                (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"chunked") => {
-                    Ok(Some(Out::Chunked))
-                }
-                _ => Err(EncodeError::InvalidFraming),
-            }
-        }
-        (false, Some(v)) => {
-            if headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
-                return Err(EncodeError::InvalidFraming);
-            }
-            let n = std::str::from_utf8(v.as_bytes())
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or(EncodeError::InvalidFraming)?;
-            Ok(Some(Out::Length(n)))
-        }
-        (false, None) => Ok(None),
-    }
+/// What an outgoing head says about its framing and the connection, from
+/// one pass over its fields.
+struct Outgoing {
+    framing: Option<Out>,
+    close: bool,
 }
 
-fn says_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+/// The framing an outgoing head declares (`None` if it declares none) and
+/// whether it says `Connection: close`.
+fn outgoing(headers: &HeaderMap) -> Result<Outgoing, EncodeError> {
+    let mut te = None;
+    let mut te_count = 0;
+    let mut cl = None;
+    let mut cl_count = 0;
+    let mut close = false;
+    for (name, value) in headers {
+        if name == TRANSFER_ENCODING {
+            te = Some(value);
+            te_count += 1;
+        } else if name == CONTENT_LENGTH {
+            cl = Some(value);
+            cl_count += 1;
+        } else if name == CONNECTION {
+            close |= value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+        }
+    }
+    let framing = match (te, cl) {
+        (Some(_), Some(_)) => return Err(EncodeError::InvalidFraming),
+        (Some(v), None) if te_count == 1 && v.as_bytes().eq_ignore_ascii_case(b"chunked") => {
+            Some(Out::Chunked)
+        }
+        (Some(_), None) => return Err(EncodeError::InvalidFraming),
+        (None, Some(v)) => {
+            let digits = v.as_bytes();
+            if cl_count > 1
+                || digits.is_empty()
+                || digits.len() > 19
+                || !digits.iter().all(u8::is_ascii_digit)
+            {
+                return Err(EncodeError::InvalidFraming);
+            }
+            let n = digits
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            Some(Out::Length(n))
+        }
+        (None, None) => None,
+    };
+    Ok(Outgoing { framing, close })
 }

@@ -9,7 +9,7 @@
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::EncodeError;
-use super::chars::{FIELD_VALUE, TCHAR};
+use super::chars::{FIELD_VALUE, TCHAR, plain_value_run};
 
 /// Writes `method SP target SP version CRLF`, the fields, and the empty line.
 ///
@@ -93,29 +93,39 @@ fn write_fields(
     headers: &HeaderMap,
     extra: &[(&str, &[u8])],
 ) -> Result<(), EncodeError> {
-    let fields = headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()))
-        .chain(extra.iter().copied());
-    for (name, value) in fields {
+    for (name, value) in headers {
+        // `HeaderName` holds a valid token by construction; its value is
+        // checked (an unchecked constructor could have let CR/LF in).
+        write_field(dst, name.as_str(), value.as_bytes())?;
+    }
+    for (name, value) in extra {
+        if name.is_empty() || !name.bytes().all(|b| TCHAR[b as usize]) {
+            return Err(EncodeError::InvalidFieldName);
+        }
         write_field(dst, name, value)?;
     }
     dst.extend_from_slice(b"\r\n");
     Ok(())
 }
 
+#[inline]
 fn write_field(dst: &mut Vec<u8>, name: &str, value: &[u8]) -> Result<(), EncodeError> {
-    if name.is_empty() || !name.bytes().all(|b| TCHAR[b as usize]) {
-        return Err(EncodeError::InvalidFieldName);
-    }
-    if !value.iter().all(|&b| FIELD_VALUE[b as usize]) {
+    if !valid_value(value) {
         return Err(EncodeError::InvalidFieldValue);
     }
+    dst.reserve(name.len() + value.len() + 4);
     dst.extend_from_slice(name.as_bytes());
     dst.extend_from_slice(b": ");
     dst.extend_from_slice(value);
     dst.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// A field value's bytes are all VCHAR, obs-text, SP or HTAB.
+#[inline]
+fn valid_value(value: &[u8]) -> bool {
+    let plain = plain_value_run(value);
+    plain == value.len() || value[plain..].iter().all(|&b| FIELD_VALUE[b as usize])
 }
 
 /// Writes one chunk of a chunked body: size in hex, CRLF, data, CRLF. An

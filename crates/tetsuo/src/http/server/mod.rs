@@ -43,6 +43,7 @@
 
 mod conn;
 mod gate;
+mod stats;
 
 use std::future::{Future, poll_fn};
 use std::net::{IpAddr, SocketAddr};
