@@ -79,7 +79,19 @@ impl RequestHead {
 
     /// The method.
     pub fn method(&self) -> Method {
-        Method::from_bytes(self.view().method().as_bytes()).unwrap_or(Method::GET)
+        match self.view().method() {
+            "GET" => Method::GET,
+            "POST" => Method::POST,
+            "HEAD" => Method::HEAD,
+            "PUT" => Method::PUT,
+            "DELETE" => Method::DELETE,
+            "OPTIONS" => Method::OPTIONS,
+            "PATCH" => Method::PATCH,
+            "CONNECT" => Method::CONNECT,
+            "TRACE" => Method::TRACE,
+            // A token: always a valid extension method.
+            other => Method::from_bytes(other.as_bytes()).unwrap_or(Method::GET),
+        }
     }
 
     /// Converts into `http` types without copying values or the target: the
@@ -87,11 +99,10 @@ impl RequestHead {
     pub fn to_parts(&self) -> Result<http::request::Parts, http::Error> {
         let view = self.view();
         let target = self.buf.slice_ref(view.target_bytes());
-        let builder = http::Request::builder()
-            .method(view.method())
-            .uri(Uri::from_maybe_shared(target)?)
-            .version(self.head.version());
-        let mut parts = builder.body(())?.into_parts().0;
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.method = self.method();
+        parts.uri = Uri::from_maybe_shared(target)?;
+        parts.version = self.head.version();
         parts.headers = header_map(&self.buf, &self.head, view.headers())?;
         Ok(parts)
     }

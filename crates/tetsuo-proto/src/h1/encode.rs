@@ -115,9 +115,12 @@ fn write_field(dst: &mut Vec<u8>, name: &str, value: &[u8]) -> Result<(), Encode
     }
     dst.reserve(name.len() + value.len() + 4);
     dst.extend_from_slice(name.as_bytes());
-    dst.extend_from_slice(b": ");
+    // Single bytes are stores; two-byte slices would be `memcpy` calls.
+    dst.push(b':');
+    dst.push(b' ');
     dst.extend_from_slice(value);
-    dst.extend_from_slice(b"\r\n");
+    dst.push(b'\r');
+    dst.push(b'\n');
     Ok(())
 }
 

@@ -407,8 +407,8 @@ impl HeadParser {
 
     /// Takes the head parsed last, leaving the parser reset.
     pub fn take_head(&mut self) -> Head {
-        let capacity = self.head.fields.capacity();
-        let head = std::mem::replace(&mut self.head, Head::empty(capacity));
+        // A right-sized copy goes; the parser keeps its roomy field list.
+        let head = self.head.clone();
         self.reset();
         head
     }

@@ -27,7 +27,6 @@ use tetsuo_proto::h1::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::Instrument;
 
 use super::{ClientAddr, HttpService, Shared, stats};
@@ -92,7 +91,8 @@ pub(super) struct Driver<T, S: HttpService> {
     conn: Connection,
     service: S,
     peer: Option<SocketAddr>,
-    drain: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// This connection's entry in the drain wake-up list, once registered.
+    drain_entry: Option<u64>,
     draining: bool,
     /// Input read but not yet taken by the protocol machine.
     pending_input: BytesMut,
@@ -110,7 +110,10 @@ pub(super) struct Driver<T, S: HttpService> {
     head_started: Option<Instant>,
     last_activity: Instant,
     timer: Pin<Box<Sleep>>,
-    timer_set: Option<(TimerKind, Instant)>,
+    /// When `timer` is set to fire, if armed. Deadlines that move later
+    /// leave it armed (it fires early and is re-armed): resetting a tokio
+    /// timer on every request costs more than that.
+    armed: Option<Instant>,
     write_timer: Pin<Box<Sleep>>,
     write_stalled: bool,
     /// The protocol switched; these bytes belong to the new protocol.
@@ -119,6 +122,7 @@ pub(super) struct Driver<T, S: HttpService> {
     close_when_flushed: bool,
     bytes_in: u64,
     bytes_out: u64,
+    last_length: Option<(u64, HeaderValue)>,
 }
 
 impl<T, S> Driver<T, S>
@@ -133,7 +137,6 @@ where
         shared: Arc<Shared>,
     ) -> Driver<T, S> {
         let now = Instant::now();
-        let drain = Box::pin(shared.drain.clone().cancelled_owned());
         let conn = Connection::new(Side::Server, shared.config.limits.clone());
         Driver {
             shared,
@@ -141,7 +144,7 @@ where
             conn,
             service,
             peer,
-            drain,
+            drain_entry: None,
             draining: false,
             pending_input: BytesMut::new(),
             read_eof: false,
@@ -155,13 +158,14 @@ where
             head_started: None,
             last_activity: now,
             timer: Box::pin(tokio::time::sleep_until(now)),
-            timer_set: None,
+            armed: None,
             write_timer: Box::pin(tokio::time::sleep_until(now)),
             write_stalled: false,
             upgraded: None,
             close_when_flushed: false,
             bytes_in: 0,
             bytes_out: 0,
+            last_length: None,
         }
     }
 
@@ -195,13 +199,12 @@ where
         loop {
             let mut progress = false;
 
-            // The flag is cheap; the drain future (which registers this
-            // task for the wake-up) is polled only when idle, where the
-            // drain must act at once.
-            if !self.draining
-                && (self.shared.draining.load(Ordering::Acquire)
-                    || (self.is_idle() && self.drain.as_mut().poll(cx).is_ready()))
-            {
+            // The task's waker is registered once for the drain's wake-up;
+            // the flag is checked after registering, so no drain is missed.
+            if self.drain_entry.is_none() {
+                self.drain_entry = Some(self.shared.register_drain_waker(cx.waker()));
+            }
+            if !self.draining && self.shared.draining.load(Ordering::Acquire) {
                 self.draining = true;
                 if let Some(ex) = &mut self.exchange {
                     ex.close = true;
@@ -459,7 +462,17 @@ where
             && !has_framing
             && let Some(n) = body.size_hint().exact()
         {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+            // The last length's value is kept: a connection answering
+            // the same size again (health checks, benchmarks) reuses it.
+            let value = match &self.last_length {
+                Some((len, value)) if *len == n => value.clone(),
+                _ => {
+                    let value = HeaderValue::from(n);
+                    self.last_length = Some((n, value.clone()));
+                    value
+                }
+            };
+            headers.insert(CONTENT_LENGTH, value);
         }
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             // One response per call: an interim status cannot be the answer.
@@ -767,20 +780,23 @@ where
             ex.window_start = now;
             ex.window_bytes = 0;
         }
-        let wanted = self.wanted_timer();
-        if wanted != self.timer_set {
-            if let Some((_, deadline)) = wanted {
-                self.timer.as_mut().reset(deadline);
-            }
-            self.timer_set = wanted;
-        }
-        let Some((kind, _)) = self.timer_set else {
+        let Some((kind, deadline)) = self.wanted_timer() else {
             return Ok(false);
         };
+        if self.armed.is_none_or(|armed| deadline < armed) {
+            self.timer.as_mut().reset(deadline);
+            self.armed = Some(deadline);
+        }
         if self.timer.as_mut().poll(cx).is_pending() {
             return Ok(false);
         }
-        self.timer_set = None;
+        self.armed = None;
+        if Instant::now() < deadline {
+            // Fired for an earlier deadline that has since moved.
+            self.timer.as_mut().reset(deadline);
+            self.armed = Some(deadline);
+            return Ok(true);
+        }
         match kind {
             TimerKind::Idle => {
                 tracing::debug!("idle timeout");
@@ -817,6 +833,14 @@ where
             }
         }
         Ok(true)
+    }
+}
+
+impl<T, S: HttpService> Drop for Driver<T, S> {
+    fn drop(&mut self) {
+        if let Some(id) = self.drain_entry {
+            self.shared.unregister_drain_waker(id);
+        }
     }
 }
 

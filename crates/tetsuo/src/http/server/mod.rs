@@ -45,12 +45,15 @@ mod conn;
 mod gate;
 mod stats;
 
+use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -232,6 +235,8 @@ impl Builder {
                 tracker: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 refusing: AtomicUsize::new(0),
+                drain_wakers: Mutex::new(HashMap::new()),
+                next_waker: AtomicU64::new(0),
             }),
         }
     }
@@ -248,6 +253,40 @@ struct Shared {
     draining: AtomicBool,
     /// Refusals in progress (see `Server::refuse`).
     refusing: AtomicUsize,
+    /// Connection tasks to wake when the drain starts, by entry id.
+    drain_wakers: Mutex<HashMap<u64, Waker>>,
+    next_waker: AtomicU64,
+}
+
+impl Shared {
+    /// Registers a connection task for the drain's wake-up; its id.
+    fn register_drain_waker(&self, waker: &Waker) -> u64 {
+        let id = self.next_waker.fetch_add(1, Ordering::Relaxed);
+        self.drain_wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, waker.clone());
+        id
+    }
+
+    fn unregister_drain_waker(&self, id: u64) {
+        self.drain_wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Starts the drain: the flag first, then the wake-ups (a connection
+    /// registering after them sees the flag).
+    fn start_drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.drain.cancel();
+        let wakers =
+            std::mem::take(&mut *self.drain_wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        for waker in wakers.into_values() {
+            waker.wake();
+        }
+    }
 }
 
 /// An HTTP/1.1 server. Cheap to clone: clones share limits, counters and
@@ -712,8 +751,7 @@ impl Handle {
     /// outlive `grace` are then not closed by force.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let started = Instant::now();
-        self.shared.draining.store(true, Ordering::Release);
-        self.shared.drain.cancel();
+        self.shared.start_drain();
         self.shared.tracker.close();
         let forced = match tokio::time::timeout(grace, self.shared.tracker.wait()).await {
             Ok(()) => 0,
