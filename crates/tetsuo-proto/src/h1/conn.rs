@@ -374,6 +374,26 @@ impl Connection {
         self.closing
     }
 
+    /// Gives back the memory of buffers that are empty now (input, output,
+    /// events, the parser's field list), for a connection going idle: a
+    /// server holding many idle keep-alive connections then holds little
+    /// for each. The next message allocates them again.
+    pub fn release_buffers(&mut self) {
+        if self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        if self.transmit.is_empty() {
+            self.transmit = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+        self.parser.release();
+    }
+
     /// True if the connection was handed to another protocol.
     pub fn is_upgraded(&self) -> bool {
         matches!(self.read, Read::Upgraded)

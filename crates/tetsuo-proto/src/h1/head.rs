@@ -235,7 +235,10 @@ impl HeadParser {
     pub fn new(kind: Kind, mut limits: Limits) -> HeadParser {
         // Spans are 32-bit: heads beyond 2 GiB are refused, whatever asked.
         limits.max_head = limits.max_head.min(u32::MAX as usize / 2);
-        let capacity = limits.max_headers.min(128);
+        // Room for a typical head; a larger one grows the list once, and
+        // the parser keeps it for the heads that follow. Idle connections
+        // stay small.
+        let capacity = limits.max_headers.min(16);
         HeadParser {
             kind,
             limits,
@@ -262,10 +265,23 @@ impl HeadParser {
         self.framing = FramingFields::default();
     }
 
+    /// Gives the field list's memory back (for a connection going idle);
+    /// the next head reserves it again.
+    pub fn release(&mut self) {
+        if self.head.fields.is_empty() {
+            self.head.fields = Vec::new();
+        }
+    }
+
     /// Parses the head at the start of `buf`. After [`Status::Partial`],
     /// call again with the same buffer, extended; parsing resumes where it
     /// stopped.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Status, Error> {
+        if self.head.fields.capacity() == 0 {
+            // After `release`: room for a typical head at once, rather
+            // than growing 4, 8, 16.
+            self.head.fields.reserve(self.limits.max_headers.min(16));
+        }
         let head_window = buf.len().min(self.limits.max_head);
         let buf_over_head = buf.len() > self.limits.max_head;
         let win = &buf[..head_window];

@@ -44,6 +44,18 @@ const READ_CHUNK: usize = 16 * 1024;
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1 << 20;
 
+/// The connection's protocol machine, made if it was released.
+macro_rules! conn {
+    ($driver:ident) => {
+        $driver.conn.get_or_insert_with(|| {
+            Box::new(Connection::new(
+                Side::Server,
+                $driver.shared.config.limits.clone(),
+            ))
+        })
+    };
+}
+
 /// How a connection ends.
 enum End {
     /// Everything was written: close gracefully.
@@ -88,7 +100,9 @@ struct Exchange<S: HttpService> {
 pub(super) struct Driver<T, S: HttpService> {
     shared: Arc<Shared>,
     io: Option<T>,
-    conn: Connection,
+    /// The protocol machine; dropped while the connection idles (see
+    /// `release_buffers`) and made again for the next request.
+    conn: Option<Box<Connection>>,
     service: S,
     peer: Option<SocketAddr>,
     /// This connection's entry in the drain wake-up list, once registered.
@@ -114,8 +128,10 @@ pub(super) struct Driver<T, S: HttpService> {
     /// leave it armed (it fires early and is re-armed): resetting a tokio
     /// timer on every request costs more than that.
     armed: Option<Instant>,
-    write_timer: Pin<Box<Sleep>>,
-    write_stalled: bool,
+    /// A write is stalled; the connection is dropped if it still is then.
+    write_deadline: Option<Instant>,
+    /// Idle buffers were given back (see `RELEASE_AFTER`).
+    released: bool,
     /// The protocol switched; these bytes belong to the new protocol.
     upgraded: Option<Bytes>,
     /// Close once everything is written (after a timeout's answer).
@@ -137,11 +153,10 @@ where
         shared: Arc<Shared>,
     ) -> Driver<T, S> {
         let now = Instant::now();
-        let conn = Connection::new(Side::Server, shared.config.limits.clone());
         Driver {
             shared,
             io: Some(io),
-            conn,
+            conn: None,
             service,
             peer,
             drain_entry: None,
@@ -159,8 +174,8 @@ where
             last_activity: now,
             timer: Box::pin(tokio::time::sleep_until(now)),
             armed: None,
-            write_timer: Box::pin(tokio::time::sleep_until(now)),
-            write_stalled: false,
+            write_deadline: None,
+            released: false,
             upgraded: None,
             close_when_flushed: false,
             bytes_in: 0,
@@ -170,27 +185,23 @@ where
     }
 
     /// Serves the connection to its end.
-    pub(super) async fn run(mut self) {
-        let end = poll_fn(|cx| self.poll(cx)).await;
-        metrics::counter!("tetsuo_server_bytes_received_total").increment(self.bytes_in);
-        metrics::counter!("tetsuo_server_bytes_sent_total").increment(self.bytes_out);
-        if let (End::Close, Some(mut io)) = (end, self.io.take()) {
-            let _ = tokio::time::timeout(LINGER_TIME, io.shutdown()).await;
-            if !self.read_eof {
-                // Lingering close: drain what the client still sends so
-                // the kernel does not answer it with a reset that could
-                // destroy the response in flight.
-                let _ = tokio::time::timeout(LINGER_TIME, async {
-                    let mut buf = [0u8; 4096];
-                    let mut total = 0;
-                    while let Ok(n) = io.read(&mut buf).await {
-                        total += n;
-                        if n == 0 || total > LINGER_BYTES {
-                            break;
-                        }
-                    }
-                })
-                .await;
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the driver twice (see the comment)"
+    )]
+    pub(super) fn run(mut self) -> impl Future<Output = ()> {
+        // An async block, not an async fn: its captured `self` is used in
+        // place, where an async fn's argument would be copied into a second
+        // slot of the task (rust-lang/rust#62958) — a kilobyte per
+        // connection.
+        async move {
+            let end = poll_fn(|cx| self.poll(cx)).await;
+            metrics::counter!("tetsuo_server_bytes_received_total").increment(self.bytes_in);
+            metrics::counter!("tetsuo_server_bytes_sent_total").increment(self.bytes_out);
+            if let (End::Close, Some(io)) = (end, self.io.take()) {
+                // Boxed: the closing steps would otherwise add their state
+                // to every connection's task for its whole life.
+                Box::pin(close(io, !self.read_eof)).await;
             }
         }
     }
@@ -203,6 +214,9 @@ where
             // the flag is checked after registering, so no drain is missed.
             if self.drain_entry.is_none() {
                 self.drain_entry = Some(self.shared.register_drain_waker(cx.waker()));
+            }
+            if self.shared.stopped.load(Ordering::Acquire) {
+                return Poll::Ready(End::Abort);
             }
             if !self.draining && self.shared.draining.load(Ordering::Acquire) {
                 self.draining = true;
@@ -226,7 +240,9 @@ where
             }
             progress |= self.poll_continue(cx);
 
-            self.conn.poll_transmit(&mut self.write_buf);
+            if let Some(conn) = &mut self.conn {
+                conn.poll_transmit(&mut self.write_buf);
+            }
             match self.poll_write(cx) {
                 Ok(p) => progress |= p,
                 Err(end) => return Poll::Ready(end),
@@ -243,7 +259,11 @@ where
 
             if self.finished() {
                 // The machine's last words (an error's answer) go out first.
-                if self.conn.poll_transmit(&mut self.write_buf) > 0 {
+                let more = match &mut self.conn {
+                    Some(conn) => conn.poll_transmit(&mut self.write_buf),
+                    None => 0,
+                };
+                if more > 0 {
                     progress = true;
                 } else if self.all_written() {
                     return Poll::Ready(End::Close);
@@ -281,7 +301,7 @@ where
         }
         self.close_when_flushed
             || self.failed
-            || self.conn.wants_close()
+            || self.conn.as_ref().is_some_and(|c| c.wants_close())
             || (self.read_eof && self.pending_input.is_empty())
     }
 
@@ -305,7 +325,7 @@ where
                 progress = true;
                 continue;
             }
-            let Some(event) = self.conn.poll_event() else {
+            let Some(event) = self.conn.as_mut().and_then(|c| c.poll_event()) else {
                 return progress;
             };
             progress = true;
@@ -400,7 +420,7 @@ where
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         headers.insert(DATE, date::now());
-        if self.conn.send_response(status, &headers).is_err() {
+        if conn!(self).send_response(status, &headers).is_err() {
             self.failed = true;
         }
         self.close_when_flushed = true;
@@ -483,7 +503,7 @@ where
         // The head goes out now: no `100 Continue` after it.
         ex.expect_continue = false;
         ex.status = Some(status);
-        if let Err(e) = self.conn.send_response(status, headers) {
+        if let Err(e) = conn!(self).send_response(status, headers) {
             tracing::warn!(error = %e, %status, "response refused by the HTTP/1.1 encoder");
             self.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
             return Ok(());
@@ -496,7 +516,7 @@ where
         } else if bodiless || body.is_end_stream() {
             ex.response = ResponseState::Done;
             // A declared-empty body already ended the message.
-            end_message(&mut self.conn, None).map_err(|_| End::Abort)?;
+            end_message(conn!(self), None).map_err(|_| End::Abort)?;
             self.finish_exchange();
         } else {
             ex.response = ResponseState::Body(Box::pin(body));
@@ -523,21 +543,21 @@ where
             progress = true;
             match frame {
                 None => {
-                    end_message(&mut self.conn, None).map_err(|_| End::Abort)?;
+                    end_message(conn!(self), None).map_err(|_| End::Abort)?;
                     self.finish_exchange();
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         let data: Bytes = data.into();
-                        if let Err(e) = self.conn.send_data(&data) {
+                        if let Err(e) = conn!(self).send_data(&data) {
                             tracing::warn!(error = %e, "response body does not match its framing");
                             return Err(End::Abort);
                         }
-                        self.conn.poll_transmit(&mut self.write_buf);
+                        conn!(self).poll_transmit(&mut self.write_buf);
                     }
                     Err(frame) => {
                         let trailers = frame.into_trailers().ok();
-                        end_message(&mut self.conn, trailers.as_ref()).map_err(|_| End::Abort)?;
+                        end_message(conn!(self), trailers.as_ref()).map_err(|_| End::Abort)?;
                         self.finish_exchange();
                     }
                 },
@@ -580,9 +600,7 @@ where
         }
         ex.expect_continue = false;
         // Only possible before the final head, which is where we are.
-        let _ = self
-            .conn
-            .send_response(StatusCode::CONTINUE, &HeaderMap::new());
+        let _ = conn!(self).send_response(StatusCode::CONTINUE, &HeaderMap::new());
         true
     }
 
@@ -598,16 +616,14 @@ where
                     self.written += n;
                     self.bytes_out += n as u64;
                     self.flushed = false;
-                    self.write_stalled = false;
+                    self.write_deadline = None;
                     progress = true;
                 }
                 Poll::Ready(Err(_)) => return Err(End::Abort),
                 Poll::Pending => {
-                    if !self.write_stalled {
-                        self.write_stalled = true;
-                        if let Some(t) = self.shared.config.write_timeout {
-                            self.write_timer.as_mut().reset(Instant::now() + t);
-                        }
+                    if self.write_deadline.is_none() {
+                        self.write_deadline =
+                            self.shared.config.write_timeout.map(|t| Instant::now() + t);
                     }
                     return Ok(progress);
                 }
@@ -635,6 +651,26 @@ where
         Ok(progress)
     }
 
+    /// Gives back the memory of empty buffers while the connection idles.
+    fn release_buffers(&mut self) {
+        self.released = true;
+        // Between requests the machine is in its initial state: a new one
+        // is made when the next request arrives.
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| !c.wants_close() && !c.is_upgraded())
+        {
+            self.conn = None;
+        }
+        if self.write_buf.is_empty() {
+            self.write_buf = Vec::new();
+        }
+        if self.pending_input.is_empty() {
+            self.pending_input = BytesMut::new();
+        }
+    }
+
     /// Gives the socket to whoever awaits the upgrade.
     fn hand_over(&mut self) -> End {
         let mut prefix = BytesMut::from(&self.upgraded.take().unwrap_or_default()[..]);
@@ -656,7 +692,7 @@ where
             || self.failed
             || self.close_when_flushed
             || self.upgraded.is_some()
-            || self.conn.is_upgraded()
+            || self.conn.as_ref().is_some_and(|c| c.is_upgraded())
             || !self.pending_input.is_empty()
             || self.waiting_head.is_some()
         {
@@ -672,7 +708,7 @@ where
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
         let mut progress = false;
         if !self.pending_input.is_empty() && !self.failed {
-            match self.conn.handle_input(&self.pending_input) {
+            match conn!(self).handle_input(&self.pending_input) {
                 Ok(n) => {
                     self.pending_input.advance(n);
                     if self.pending_input.is_empty() {
@@ -703,16 +739,17 @@ where
                 let bytes = read_buf.filled();
                 if bytes.is_empty() {
                     self.read_eof = true;
-                    if let Err(e) = self.conn.handle_eof() {
+                    if let Err(e) = conn!(self).handle_eof() {
                         self.fail_input(e);
                     }
                     return Ok(true);
                 }
                 self.bytes_in += bytes.len() as u64;
+                self.released = false;
                 if self.exchange.is_none() && self.head_started.is_none() {
                     self.head_started = Some(Instant::now());
                 }
-                match self.conn.handle_input(bytes) {
+                match conn!(self).handle_input(bytes) {
                     Ok(n) => {
                         if n < bytes.len() {
                             self.pending_input.extend_from_slice(&bytes[n..]);
@@ -762,14 +799,9 @@ where
         }
     }
 
+    /// One tokio timer serves every deadline: the read timeouts, the write
+    /// timeout, and the release of idle buffers.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
-        if self.write_stalled
-            && self.shared.config.write_timeout.is_some()
-            && self.write_timer.as_mut().poll(cx).is_ready()
-        {
-            tracing::debug!("write timeout");
-            return Err(End::Abort);
-        }
         // A service that is slow to consume is not the client's fault.
         if let Some(ex) = &mut self.exchange
             && let Some(tx) = &ex.body_tx
@@ -780,23 +812,37 @@ where
             ex.window_start = now;
             ex.window_bytes = 0;
         }
-        let Some((kind, deadline)) = self.wanted_timer() else {
+        let read = self.wanted_timer();
+        let release =
+            (!self.released && self.is_idle()).then(|| self.last_activity + RELEASE_AFTER);
+        let next = [read.map(|(_, d)| d), self.write_deadline, release]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else {
             return Ok(false);
         };
-        if self.armed.is_none_or(|armed| deadline < armed) {
-            self.timer.as_mut().reset(deadline);
-            self.armed = Some(deadline);
+        if self.armed.is_none_or(|armed| next < armed) {
+            self.timer.as_mut().reset(next);
+            self.armed = Some(next);
         }
         if self.timer.as_mut().poll(cx).is_pending() {
             return Ok(false);
         }
         self.armed = None;
-        if Instant::now() < deadline {
-            // Fired for an earlier deadline that has since moved.
-            self.timer.as_mut().reset(deadline);
-            self.armed = Some(deadline);
-            return Ok(true);
+        let now = Instant::now();
+        if self.write_deadline.is_some_and(|d| d <= now) {
+            tracing::debug!("write timeout");
+            return Err(End::Abort);
         }
+        if release.is_some_and(|d| d <= now) {
+            self.release_buffers();
+        }
+        let Some((kind, _)) = read.filter(|(_, d)| *d <= now) else {
+            // Fired for a deadline that has since moved, or only released
+            // buffers: the next round arms the timer again.
+            return Ok(true);
+        };
         match kind {
             TimerKind::Idle => {
                 tracing::debug!("idle timeout");
@@ -836,6 +882,27 @@ where
     }
 }
 
+/// Shuts the write side down and, unless the client already finished
+/// sending, reads and discards what it still sends for a moment (lingering
+/// close), so that the kernel does not answer it with a reset that could
+/// destroy the response in flight.
+async fn close<T: AsyncRead + AsyncWrite + Unpin>(mut io: T, linger: bool) {
+    let _ = tokio::time::timeout(LINGER_TIME, io.shutdown()).await;
+    if linger {
+        let _ = tokio::time::timeout(LINGER_TIME, async {
+            let mut buf = vec![0u8; 4096];
+            let mut total = 0;
+            while let Ok(n) = io.read(&mut buf).await {
+                total += n;
+                if n == 0 || total > LINGER_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
 impl<T, S: HttpService> Drop for Driver<T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.drain_entry {
@@ -843,6 +910,11 @@ impl<T, S: HttpService> Drop for Driver<T, S> {
         }
     }
 }
+
+/// How long a connection stays idle before it gives its buffers back.
+/// Busy keep-alive connections keep theirs (no allocation per request);
+/// thousands of idle ones hold little each.
+const RELEASE_AFTER: Duration = Duration::from_millis(50);
 
 /// What a client that is too slow to send its head gets before the close.
 const REQUEST_TIMEOUT: &[u8] =

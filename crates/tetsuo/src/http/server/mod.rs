@@ -231,7 +231,7 @@ impl Builder {
                 gate: Arc::new(gate),
                 config: self.config,
                 drain: CancellationToken::new(),
-                stop: CancellationToken::new(),
+                stopped: AtomicBool::new(false),
                 tracker: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 refusing: AtomicUsize::new(0),
@@ -247,8 +247,8 @@ struct Shared {
     gate: Arc<Gate>,
     /// Fired when draining starts: accept loops end, idle connections close.
     drain: CancellationToken,
-    /// Fired when the grace period ends: every connection closes.
-    stop: CancellationToken,
+    /// Set when the grace period ends: every connection closes.
+    stopped: AtomicBool,
     tracker: TaskTracker,
     draining: AtomicBool,
     /// Refusals in progress (see `Server::refuse`).
@@ -281,10 +281,20 @@ impl Shared {
     fn start_drain(&self) {
         self.draining.store(true, Ordering::Release);
         self.drain.cancel();
-        let wakers =
-            std::mem::take(&mut *self.drain_wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        for waker in wakers.into_values() {
-            waker.wake();
+        self.wake_connections();
+    }
+
+    /// Ends the grace period: every connection closes at its next wake-up,
+    /// which comes now.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.wake_connections();
+    }
+
+    fn wake_connections(&self) {
+        let wakers = self.drain_wakers.lock().unwrap_or_else(|p| p.into_inner());
+        for waker in wakers.values() {
+            waker.wake_by_ref();
         }
     }
 }
@@ -672,32 +682,32 @@ const REFUSE_LINGER: Duration = Duration::from_millis(500);
 const REFUSED: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
-async fn run_connection<T, S>(
+fn run_connection<T, S>(
     shared: Arc<Shared>,
     io: T,
     peer: Option<SocketAddr>,
     service: S,
     permit: Option<gate::Permit>,
-) where
+) -> impl Future<Output = ()> + Send + 'static
+where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
 {
     use tracing::Instrument;
     let span = tracing::debug_span!("http.conn", peer = ?peer);
-    metrics::gauge!("tetsuo_server_connections_open").increment(1.0);
-    let stop = shared.stop.clone();
-    let driver = conn::Driver::new(io, service, peer, shared.clone());
-    let mut run = pin!(driver.run().instrument(span));
-    let mut stopped = pin!(stop.cancelled_owned());
-    poll_fn(|cx| {
-        if stopped.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(());
-        }
-        run.as_mut().poll(cx)
-    })
-    .await;
-    metrics::gauge!("tetsuo_server_connections_open").decrement(1.0);
-    drop(permit);
+    // Boxed once, so that the task holds one copy of the driver (an async
+    // fn or an awaited capture would hold two).
+    let run = Box::pin(
+        conn::Driver::new(io, service, peer, shared)
+            .run()
+            .instrument(span),
+    );
+    async move {
+        metrics::gauge!("tetsuo_server_connections_open").increment(1.0);
+        run.await;
+        metrics::gauge!("tetsuo_server_connections_open").decrement(1.0);
+        drop(permit);
+    }
 }
 
 /// Drains a [`Server`] and reports on it.
@@ -757,7 +767,7 @@ impl Handle {
             Ok(()) => 0,
             Err(_) => {
                 let left = self.shared.tracker.len();
-                self.shared.stop.cancel();
+                self.shared.stop();
                 self.shared.tracker.wait().await;
                 left
             }
