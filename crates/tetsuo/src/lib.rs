@@ -63,3 +63,13 @@ pub mod net;
 pub mod tls;
 
 pub use error::{Error, ErrorKind, Result, TlsCause};
+
+/// The code in the README and the guides compiles: they are doctests.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[cfg(feature = "http")]
+    #[doc = include_str!("../../../docs/http-server.md")]
+    struct HttpServer;
+}
