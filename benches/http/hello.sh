@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # wrk plaintext /hello: `tetsuo serve` (default runtime and --thread-per-core)
-# side by side with a hyper 1.x hello server (benches/examples/hyper_hello.rs),
-# alternated A B C A B C so that drift on a shared machine hits all of them.
+# side by side with a hyper 1.x hello server (benches/examples/hyper_hello.rs)
+# and tetsuo's server with nothing around it (benches/examples/tetsuo_hello.rs),
+# alternated A B C D A B C D so that drift on a shared machine hits all.
 #
 #   bash benches/http/hello.sh [ROUNDS] [SECONDS] [CONNECTIONS]
 #
@@ -15,7 +16,7 @@ CONNS=${3:-64}
 THREADS=$(nproc)
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build -q --release -p tetsuo-cli -p tetsuo-benches --example hyper_hello
+cargo build -q --release -p tetsuo-cli -p tetsuo-benches --example hyper_hello --example tetsuo_hello
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -24,7 +25,8 @@ trap cleanup EXIT
 target/release/examples/hyper_hello 127.0.0.1:18181 2>/dev/null & pids+=($!)
 target/release/tetsuo serve --listen 127.0.0.1:18182 --max-conns-per-ip 0 2>/dev/null & pids+=($!)
 target/release/tetsuo serve --listen 127.0.0.1:18183 --max-conns-per-ip 0 --thread-per-core 2>/dev/null & pids+=($!)
-for port in 18181 18182 18183; do
+target/release/examples/tetsuo_hello 127.0.0.1:18184 2>/dev/null & pids+=($!)
+for port in 18181 18182 18183 18184; do
     for _ in $(seq 50); do
         curl -sf "http://127.0.0.1:$port/hello" >/dev/null && break
         sleep 0.1
@@ -32,10 +34,10 @@ for port in 18181 18182 18183; do
 done
 
 declare -A runs
-names=(hyper tetsuo tetsuo-tpc)
-ports=(18181 18182 18183)
+names=(hyper tetsuo tetsuo-tpc tetsuo-bare)
+ports=(18181 18182 18183 18184)
 for round in $(seq "$ROUNDS"); do
-    for i in 0 1 2; do
+    for i in 0 1 2 3; do
         rps=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:${ports[$i]}/hello" \
             | awk '/Requests\/sec/ {printf "%d", $2}')
         runs[${names[$i]}]+="$rps "
@@ -47,8 +49,10 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[i
 h=$(echo "${runs[hyper]}" | median)
 t=$(echo "${runs[tetsuo]}" | median)
 p=$(echo "${runs[tetsuo-tpc]}" | median)
+b=$(echo "${runs[tetsuo-bare]}" | median)
 echo
 echo "wrk -t$THREADS -c$CONNS -d${SECS}s /hello, median of $ROUNDS:"
 printf '  hyper 1.x (multi-thread)      %8d req/s\n' "$h"
 printf '  tetsuo serve (multi-thread)   %8d req/s  ratio %.2f\n' "$t" "$(echo "$t / $h" | bc -l)"
 printf '  tetsuo serve --thread-per-core %7d req/s  ratio %.2f\n' "$p" "$(echo "$p / $h" | bc -l)"
+printf '  tetsuo_hello (bare server)    %8d req/s  ratio %.2f\n' "$b" "$(echo "$b / $h" | bc -l)"
