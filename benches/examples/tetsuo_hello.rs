@@ -25,7 +25,10 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8082".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-    eprintln!("tetsuo_hello: listening on http://{}", listener.local_addr().unwrap());
+    eprintln!(
+        "tetsuo_hello: listening on http://{}",
+        listener.local_addr().unwrap()
+    );
     let server = Server::builder().max_connections_per_ip(0).build();
     server.serve_tcp(listener, service_fn(hello)).await.unwrap();
 }
