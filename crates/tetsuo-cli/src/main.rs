@@ -4,6 +4,7 @@
 mod connect;
 mod echo;
 mod files;
+mod get;
 mod serve;
 mod signals;
 mod tls;
@@ -28,6 +29,8 @@ enum Command {
     Echo(echo::EchoArgs),
     /// Connect stdin/stdout to a TCP service (netcat-like).
     Connect(connect::ConnectArgs),
+    /// Fetch a URL over HTTP/1.1 (curl-like).
+    Get(get::GetArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
             Command::Serve(_) => unreachable!("handled above"),
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            Command::Get(args) => get::run(args).await,
         }
     });
     // Reads of stdin run on a blocking thread that may never return; do not
@@ -107,6 +111,7 @@ fn fail(err: &anyhow::Error) -> ExitCode {
             (format!("{e}{detail}"), code)
         }
         None if err.downcast_ref::<connect::ResolveError>().is_some() => (format!("{err:#}"), 6),
+        None if err.downcast_ref::<get::HttpError>().is_some() => (format!("{err:#}"), 22),
         None => (format!("{err:#}"), 1),
     };
     eprintln!("tetsuo: {message}");

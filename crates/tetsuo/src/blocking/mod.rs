@@ -3,12 +3,18 @@
 //! Socket builders in [`net`](crate::net) already have `*_blocking` methods
 //! that return the standard library's types. This module adds what those
 //! types lack: [`TimeoutStream`], per-operation timeouts combined with an
-//! absolute deadline for a blocking socket.
+//! absolute deadline for a blocking socket; and (feature `http`) the
+//! blocking HTTP client: [`get`], [`Client`].
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
+
+#[cfg(feature = "http")]
+mod client;
+#[cfg(feature = "http")]
+pub use client::{Client, RequestBuilder, Response, get};
 
 /// A blocking socket whose reads and writes time out, individually and
 /// against an overall deadline.

@@ -80,6 +80,18 @@ impl Body {
         }
     }
 
+    /// A copy of a body held whole (empty or a buffer), for requests that
+    /// may have to be sent again (retries, redirects); `None` for a stream.
+    pub(crate) fn try_clone(&self) -> Option<Body> {
+        match &self.kind {
+            Kind::Empty => Some(Body::empty()),
+            Kind::Full(bytes) => Some(Body {
+                kind: Kind::Full(bytes.clone()),
+            }),
+            Kind::Pipe(_) | Kind::Boxed { .. } => None,
+        }
+    }
+
     pub(crate) fn pipe(pipe: PipeReceiver) -> Body {
         Body {
             kind: Kind::Pipe(pipe),

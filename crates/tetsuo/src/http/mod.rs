@@ -7,6 +7,9 @@
 //! per client IP, a per-IP connection rate, timeouts against slow clients,
 //! graceful drain, metrics and tracing.
 //!
+//! - [`client`]: [`Client`](client::Client) with per-origin pools,
+//!   redirects, timeouts and safe retries (blocking:
+//!   [`crate::blocking::Client`]).
 //! - [`server`]: [`Server`](server::Server), its
 //!   [`Builder`](server::Builder) and [`Handle`](server::Handle).
 //! - [`Body`]: the body type of requests handed to services; also a handy
@@ -34,6 +37,7 @@
 //! ```
 
 mod body;
+pub mod client;
 mod date;
 pub mod server;
 pub mod upgrade;

@@ -1,0 +1,758 @@
+//! The HTTP/1.1 client: a connection pool per origin with a cap per host,
+//! redirects, timeouts, safe retries, HTTPS through `tetsuo::tls`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tetsuo::http::client::Client;
+//!
+//! # async fn demo() -> tetsuo::Result<()> {
+//! let client = Client::builder()
+//!     .pool_max_per_host(8)
+//!     .timeout(Duration::from_secs(10))
+//!     .build()?;
+//! let res = client.get("http://127.0.0.1:8080/hello").send().await?;
+//! assert!(res.status().is_success());
+//! let text = res.text().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Each origin (scheme, host, port) has its own pool: idle connections are
+//! reused newest first after a non-blocking check that the server has not
+//! closed them; at most `pool_max_per_host` connections are open per
+//! origin and further requests wait in arrival order. A request that fails
+//! because a reused connection turned out closed before any response byte
+//! arrived is sent once more on a fresh connection, if its method is
+//! idempotent and its body can be sent again.
+//!
+//! Names are resolved with the system resolver and addresses tried in
+//! order; Happy Eyeballs, proxies and the DNS cache come with the connect
+//! pipeline.
+
+mod conn;
+mod pool;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION, USER_AGENT};
+use http::uri::Scheme;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use tetsuo_proto::h1::Limits;
+use tokio::time::Instant;
+
+use self::conn::{ClientConn, ResponseBody, SendError};
+use self::pool::{Checkout, Key, Pool, PoolConfig};
+use crate::http::Body;
+use crate::net::TcpConnector;
+use crate::{Error, ErrorKind, Result};
+
+/// What redirects a client follows.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectPolicy {
+    max: usize,
+}
+
+impl RedirectPolicy {
+    /// Follow up to `max` redirects (then the last redirect response is
+    /// returned as it is).
+    pub fn limited(max: usize) -> RedirectPolicy {
+        RedirectPolicy { max }
+    }
+
+    /// Follow none: redirect responses are returned as they are.
+    pub fn none() -> RedirectPolicy {
+        RedirectPolicy { max: 0 }
+    }
+}
+
+impl Default for RedirectPolicy {
+    /// Up to 10, as browsers and reqwest do.
+    fn default() -> RedirectPolicy {
+        RedirectPolicy::limited(10)
+    }
+}
+
+/// Configures a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    pool: PoolConfig,
+    pool_wait: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    redirect: RedirectPolicy,
+    default_headers: HeaderMap,
+    limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConnector>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        let mut default_headers = HeaderMap::new();
+        default_headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("tetsuo/", env!("CARGO_PKG_VERSION"))),
+        );
+        ClientBuilder {
+            pool: PoolConfig {
+                max_per_host: 0,
+                max_idle_per_host: 32,
+                idle_timeout: Some(Duration::from_secs(90)),
+            },
+            pool_wait: None,
+            connect_timeout: Some(Duration::from_secs(30)),
+            timeout: None,
+            read_timeout: None,
+            redirect: RedirectPolicy::default(),
+            default_headers,
+            limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Most connections open at once to one origin (default 0: no limit).
+    /// Requests beyond it wait, in arrival order, for a connection to be
+    /// returned.
+    pub fn pool_max_per_host(mut self, n: usize) -> Self {
+        self.pool.max_per_host = n;
+        self
+    }
+
+    /// Most idle connections kept per origin (default 32).
+    pub fn pool_max_idle_per_host(mut self, n: usize) -> Self {
+        self.pool.max_idle_per_host = n;
+        self
+    }
+
+    /// How long an idle connection is kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool.idle_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for a connection when the origin is at its limit
+    /// (default: the request's timeout, if any).
+    pub fn pool_wait_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_wait = timeout;
+        self
+    }
+
+    /// Longest TCP connect (default 30 s).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Longest whole request: connecting, sending, the response head and
+    /// its body (default none).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Longest silence while reading a response (default none).
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
+    /// The redirect policy (default: follow up to 10).
+    pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect = policy;
+        self
+    }
+
+    /// Headers sent with every request unless the request sets them
+    /// (default: `user-agent: tetsuo/VERSION`).
+    pub fn default_headers(mut self, headers: HeaderMap) -> Self {
+        for (name, value) in &headers {
+            self.default_headers.insert(name.clone(), value.clone());
+        }
+        self
+    }
+
+    /// Limits on the responses read (head size, fields, body size).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The TLS configuration for `https://` (default: webpki or system
+    /// roots as the crate's features choose, ALPN `http/1.1`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, connector: crate::tls::TlsConnector) -> Self {
+        self.tls = Some(connector);
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Result<Client> {
+        #[cfg(feature = "tls")]
+        let tls = match self.tls {
+            Some(tls) => Some(tls),
+            None => crate::tls::TlsConnector::builder()
+                .alpn(["http/1.1"])
+                .build()
+                .ok(),
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                pool: Pool::new(self.pool),
+                pool_wait: self.pool_wait,
+                connector: match self.connect_timeout {
+                    Some(t) => TcpConnector::new().nodelay(true).connect_timeout(t),
+                    None => TcpConnector::new().nodelay(true),
+                },
+                timeout: self.timeout,
+                read_timeout: self.read_timeout,
+                redirect: self.redirect,
+                default_headers: self.default_headers,
+                limits: self.limits,
+                #[cfg(feature = "tls")]
+                tls,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    pool: Pool,
+    pool_wait: Option<Duration>,
+    connector: TcpConnector,
+    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    redirect: RedirectPolicy,
+    default_headers: HeaderMap,
+    limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConnector>,
+}
+
+/// An HTTP client with connection pools. Cheap to clone: clones share the
+/// pools.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default settings.
+    pub fn new() -> Client {
+        // The defaults are valid: building cannot fail.
+        Client::builder()
+            .build()
+            .unwrap_or_else(|_| unreachable!("the default client configuration is valid"))
+    }
+
+    /// A builder with the default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A GET request to `url`.
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A POST request to `url`.
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A request of `method` to `url`.
+    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
+        let uri = url.as_ref().parse::<Uri>().map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, "parse the URL")
+                .with_name(url.as_ref().to_owned())
+                .with_source(e)
+        });
+        RequestBuilder {
+            client: self.clone(),
+            method,
+            uri,
+            headers: HeaderMap::new(),
+            body: Body::empty(),
+            timeout: None,
+        }
+    }
+
+    /// Sends an `http::Request` (its URI must be absolute) and follows
+    /// redirects per the policy.
+    pub async fn execute(&self, req: http::Request<Body>) -> Result<Response> {
+        let (parts, body) = req.into_parts();
+        let timeout = self.inner.timeout;
+        self.send(parts.method, parts.uri, parts.headers, body, timeout)
+            .await
+    }
+
+    async fn send(
+        &self,
+        mut method: Method,
+        mut uri: Uri,
+        mut headers: HeaderMap,
+        mut body: Body,
+        timeout: Option<Duration>,
+    ) -> Result<Response> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        for (name, value) in &self.inner.default_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        let mut redirects = 0;
+        loop {
+            // Kept for a redirect that must send the body again.
+            let replay = body.try_clone();
+            let res = self
+                .send_once(&method, &uri, headers.clone(), body, deadline)
+                .await?;
+            let status = res.status();
+            let Some(location) = redirect_target(status, res.headers(), &uri) else {
+                return Ok(res);
+            };
+            if redirects >= self.inner.redirect.max {
+                return Ok(res);
+            }
+            // 303, and 301/302 after POST, become GET without a body
+            // (RFC 9110 §15.4); 307/308 repeat the request as it was.
+            let to_get = status == StatusCode::SEE_OTHER
+                || ((status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND)
+                    && method == Method::POST);
+            body = if to_get {
+                if method != Method::HEAD {
+                    method = Method::GET;
+                }
+                for name in [
+                    "content-length",
+                    "content-type",
+                    "transfer-encoding",
+                    "content-encoding",
+                ] {
+                    headers.remove(name);
+                }
+                Body::empty()
+            } else {
+                match replay {
+                    Some(body) => body,
+                    // A streamed body cannot be sent twice.
+                    None => return Ok(res),
+                }
+            };
+            if origin(&location) != origin(&uri) {
+                // Credentials go only to the origin they were meant for.
+                for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+                    headers.remove(name);
+                }
+            }
+            drop(res);
+            uri = location;
+            redirects += 1;
+        }
+    }
+
+    /// One request to one URL (no redirects), retried once on a fresh
+    /// connection when a reused one was found closed before the response.
+    async fn send_once(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        mut headers: HeaderMap,
+        body: Body,
+        deadline: Option<Instant>,
+    ) -> Result<Response> {
+        let key = key_of(uri)?;
+        let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        if !headers.contains_key(HOST) {
+            let host = match (key.https, key.port) {
+                (false, 80) | (true, 443) => key.host.clone(),
+                _ => format!("{}:{}", key.host, key.port),
+            };
+            headers.insert(
+                HOST,
+                HeaderValue::from_str(&host).map_err(|e| {
+                    Error::new(ErrorKind::InvalidInput, "send a request")
+                        .with_name(host.clone())
+                        .with_source(e)
+                })?,
+            );
+        }
+        let retry_body = idempotent(method).then(|| body.try_clone()).flatten();
+        let mut body = Some(body);
+        let mut fresh = false;
+        loop {
+            let mut pooled = match self
+                .inner
+                .pool
+                .checkout(
+                    &key,
+                    fresh,
+                    self.inner
+                        .pool_wait
+                        .or(deadline.map(|d| d - Instant::now())),
+                )
+                .await?
+            {
+                Checkout::Reused(pooled) => pooled,
+                Checkout::Connect(mut place) => {
+                    let conn = self.connect(&key, deadline).await?;
+                    place.fill(conn);
+                    place
+                }
+            };
+            let reused = pooled.reused();
+            let Some(conn) = pooled.get_mut() else {
+                return Err(Error::new(ErrorKind::Closed, "send a request"));
+            };
+            let this_body = match body.take() {
+                Some(b) => b,
+                None => match retry_body.as_ref().and_then(Body::try_clone) {
+                    Some(b) => b,
+                    None => return Err(Error::new(ErrorKind::Closed, "send a request")),
+                },
+            };
+            match conn
+                .send(method, &target, &mut headers.clone(), this_body, deadline)
+                .await
+            {
+                Ok(head) => {
+                    let parts = head.to_parts().map_err(|e| {
+                        Error::new(ErrorKind::Protocol, "read a response").with_source(e)
+                    })?;
+                    let status = parts.status;
+                    let switching = status == StatusCode::SWITCHING_PROTOCOLS
+                        || (*method == Method::CONNECT && status.is_success());
+                    let mut response = http::Response::from_parts(parts, Body::empty());
+                    if switching {
+                        if let Some(conn) = pooled.detach() {
+                            let upgraded = conn.into_upgraded();
+                            let (tx, on_upgrade) = crate::http::upgrade::OnUpgrade::pair();
+                            let _ = tx.send(upgraded);
+                            response.extensions_mut().insert(on_upgrade);
+                        }
+                    } else {
+                        let size = content_length(response.headers());
+                        *response.body_mut() = Body::wrap(ResponseBody::new(
+                            pooled,
+                            size,
+                            deadline,
+                            self.inner.read_timeout,
+                        ));
+                    }
+                    return Ok(Response {
+                        inner: response,
+                        url: uri.clone(),
+                    });
+                }
+                Err(SendError {
+                    error,
+                    before_response,
+                }) => {
+                    // Not reusable: dropping it frees its place.
+                    drop(pooled);
+                    if reused && before_response && !fresh && retry_body.is_some() {
+                        fresh = true;
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    async fn connect(&self, key: &Key, deadline: Option<Instant>) -> Result<ClientConn> {
+        let connect = async {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((key.host.as_str(), key.port))
+                .await
+                .map_err(|e| {
+                    Error::new(ErrorKind::Dns, "resolve")
+                        .with_name(key.host.clone())
+                        .with_source(e)
+                })?
+                .collect();
+            let mut last = None;
+            for addr in addrs {
+                match self.inner.connector.connect(addr).await {
+                    Ok(stream) => {
+                        let io: Box<dyn crate::http::upgrade::Io> = if key.https {
+                            self.tls_wrap(key, stream).await?
+                        } else {
+                            Box::new(stream)
+                        };
+                        return Ok(ClientConn::new(io, self.inner.limits.clone()));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                Error::new(ErrorKind::Dns, "resolve")
+                    .with_name(key.host.clone())
+                    .with_detail("no addresses")
+            }))
+        };
+        match deadline {
+            Some(at) => tokio::time::timeout_at(at, connect)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Timeout, "connect to")
+                        .with_name(format!("{}:{}", key.host, key.port))
+                        .with_detail("the request timed out"))
+                }),
+            None => connect.await,
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    async fn tls_wrap(
+        &self,
+        key: &Key,
+        stream: tokio::net::TcpStream,
+    ) -> Result<Box<dyn crate::http::upgrade::Io>> {
+        let Some(tls) = &self.inner.tls else {
+            return Err(Error::new(ErrorKind::Unsupported, "connect to")
+                .with_name(key.host.clone())
+                .with_detail("no TLS configuration (no root certificates built in)"));
+        };
+        Ok(Box::new(tls.connect(&key.host, stream).await?))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn tls_wrap(
+        &self,
+        key: &Key,
+        _: tokio::net::TcpStream,
+    ) -> Result<Box<dyn crate::http::upgrade::Io>> {
+        Err(Error::new(ErrorKind::Unsupported, "connect to")
+            .with_name(key.host.clone())
+            .with_detail("https needs the `tls` feature"))
+    }
+}
+
+/// Builds one request; [`send`](RequestBuilder::send) sends it.
+#[must_use = "a request does nothing until sent"]
+pub struct RequestBuilder {
+    client: Client,
+    method: Method,
+    uri: Result<Uri>,
+    headers: HeaderMap,
+    body: Body,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("uri", &self.uri.as_ref().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestBuilder {
+    /// Adds a header (an invalid name or value fails the request when
+    /// sent).
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        let parsed = HeaderName::from_bytes(name.as_ref().as_bytes())
+            .ok()
+            .zip(HeaderValue::from_str(value.as_ref()).ok());
+        match parsed {
+            Some((name, value)) => {
+                self.headers.append(name, value);
+            }
+            None => {
+                self.uri = Err(Error::new(ErrorKind::InvalidInput, "build a request")
+                    .with_detail(format!("invalid header {}", name.as_ref())));
+            }
+        }
+        self
+    }
+
+    /// Adds these headers.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        for (name, value) in &headers {
+            self.headers.append(name.clone(), value.clone());
+        }
+        self
+    }
+
+    /// `Authorization: Basic ...` for `user` and `password`.
+    pub fn basic_auth(self, user: &str, password: Option<&str>) -> Self {
+        use base64::Engine as _;
+        let credentials = format!("{user}:{}", password.unwrap_or(""));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        self.header("authorization", format!("Basic {encoded}"))
+    }
+
+    /// `Authorization: Bearer TOKEN`.
+    pub fn bearer_auth(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// The body (anything `Body` converts from: bytes, strings, or
+    /// `Body::wrap` for a stream).
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// A timeout for this request, replacing the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the request; resolves with the response head (the body is
+    /// read as it is consumed).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the request; the connection it was
+    /// using is closed.
+    pub async fn send(self) -> Result<Response> {
+        let uri = self.uri?;
+        let timeout = self.timeout.or(self.client.inner.timeout);
+        self.client
+            .send(self.method, uri, self.headers, self.body, timeout)
+            .await
+    }
+}
+
+/// A response: status, headers, and a body read as it is consumed.
+#[derive(Debug)]
+pub struct Response {
+    inner: http::Response<Body>,
+    url: Uri,
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.inner.version()
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The URL this response came from (after redirects).
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes> {
+        Ok(self.inner.into_body().collect().await?.to_bytes())
+    }
+
+    /// The whole body as text (UTF-8, invalid sequences replaced).
+    pub async fn text(self) -> Result<String> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The next chunk of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        while let Some(frame) = self.inner.body_mut().frame().await {
+            if let Ok(data) = frame?.into_data() {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Into an `http::Response` (the body streams as an `http_body::Body`).
+    pub fn into_http(self) -> http::Response<Body> {
+        self.inner
+    }
+}
+
+fn key_of(uri: &Uri) -> Result<Key> {
+    let bad = |detail: &str| {
+        Error::new(ErrorKind::InvalidInput, "send a request to")
+            .with_name(uri.to_string())
+            .with_detail(detail.to_owned())
+    };
+    let https = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTP => false,
+        Some(s) if *s == Scheme::HTTPS => true,
+        Some(_) => return Err(bad("only http:// and https:// URLs")),
+        None => return Err(bad("the URL needs a scheme (http:// or https://)")),
+    };
+    let host = uri.host().ok_or_else(|| bad("the URL needs a host"))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    Ok(Key { https, host, port })
+}
+
+fn origin(uri: &Uri) -> Option<Key> {
+    key_of(uri).ok()
+}
+
+/// Where a redirect response points, resolved against the request's URL.
+fn redirect_target(status: StatusCode, headers: &HeaderMap, base: &Uri) -> Option<Uri> {
+    if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    let target = location.parse::<Uri>().ok()?;
+    if target.scheme().is_some() {
+        return Some(target);
+    }
+    // A relative reference: absolute path (the common case) or relative.
+    let mut parts = base.clone().into_parts();
+    let path = if location.starts_with('/') {
+        location.to_owned()
+    } else {
+        let base_path = base.path();
+        let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+        format!("{dir}{location}")
+    };
+    parts.path_and_query = Some(path.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+fn content_length(headers: &HeaderMap) -> http_body::SizeHint {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map_or_else(
+            http_body::SizeHint::default,
+            http_body::SizeHint::with_exact,
+        )
+}
