@@ -2,8 +2,9 @@
 # tetsuo's HTTP/1.1 server against the clients people use: curl (GET, POST
 # from a file, a chunked upload, a resumed download with -C -, --http1.1,
 # HTTPS with --cacert, conditional GET), python requests (keep-alive session,
-# streaming upload), and a short wrk run with keep-alive. The server is
-# `tetsuo serve`; everything runs on loopback.
+# streaming upload), and a short wrk run with keep-alive, against `tetsuo
+# serve`; and `tetsuo get` against python's http.server and `openssl s_server
+# -www`. Everything runs on loopback.
 source "$(dirname "$0")/lib/common.sh"
 
 apt_install curl curl
@@ -97,6 +98,26 @@ rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
 errors=$(echo "$out" | grep -c 'Socket errors\|Non-2xx')
 check "wrk keep-alive run without errors" "0" "$errors"
 check "wrk served requests" "yes" "$([ "${rps:-0}" -gt 1000 ] && echo yes || echo "no ($rps req/s)")"
+
+# --- tetsuo get against other servers -----------------------------------------
+PY_PORT=$("${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd root && start ../pyhttp.log "${PYTHON:-python3}" -m http.server "$PY_PORT" --bind 127.0.0.1)
+for _ in $(seq 50); do c -o /dev/null "http://127.0.0.1:$PY_PORT/" 2>/dev/null && break; sleep 0.1; done
+check "tetsuo get from python http.server" "$(sha256sum <root/big.bin)" \
+    "$(timeout 30 "$T" get "http://127.0.0.1:$PY_PORT/big.bin" | sha256sum)"
+check "tetsuo get -i shows python's head" "HTTP/1.1 200 OK" \
+    "$(timeout 30 "$T" get -i "http://127.0.0.1:$PY_PORT/hello.txt" | head -1 | tr -d '\r')"
+code=$(timeout 30 "$T" get -f "http://127.0.0.1:$PY_PORT/missing" >/dev/null 2>&1; echo $?)
+check "tetsuo get -f exits 22 on python's 404" "22" "$code"
+
+SS_PORT=$("${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start s_server.log openssl s_server -accept "127.0.0.1:$SS_PORT" -cert srv.pem -key srv.key -www -quiet
+for _ in $(seq 50); do (echo | timeout 2 openssl s_client -connect "127.0.0.1:$SS_PORT" >/dev/null 2>&1) && break; sleep 0.1; done
+out=$(timeout 30 "$T" get --cacert ca.pem "https://localhost:$SS_PORT/" 2>&1 | grep -c 'Ciphers supported in s_server')
+check "tetsuo get from openssl s_server -www over TLS" "1" "$out"
+out=$(timeout 30 "$T" get "https://localhost:$SS_PORT/" 2>&1; echo "exit=$?")
+check "tetsuo get refuses s_server's certificate without --cacert (exit 60)" "exit=60" \
+    "$(echo "$out" | tail -1)"
 
 check "metrics count the requests" "yes" \
     "$(c "http://$HTTP/metrics" | grep -q 'tetsuo_http_requests_total{class="2xx"}' && echo yes || echo no)"

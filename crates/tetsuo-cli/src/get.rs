@@ -189,15 +189,27 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
         ),
         None => Box::new(tokio::io::stdout()),
     };
-    if args.include {
-        out.write_all(head.as_bytes()).await?;
-    }
     let mut total = 0u64;
-    while let Some(chunk) = res.chunk().await? {
-        total += chunk.len() as u64;
-        out.write_all(&chunk).await?;
+    let written = async {
+        if args.include {
+            out.write_all(head.as_bytes()).await?;
+        }
+        while let Some(chunk) = res.chunk().await.map_err(std::io::Error::other)? {
+            total += chunk.len() as u64;
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await
     }
-    out.flush().await?;
+    .await;
+    match written {
+        // The reader went away (`| head`): not worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => match e.downcast::<tetsuo::Error>() {
+            Ok(e) => return Err(e.into()),
+            Err(e) => return Err(anyhow::Error::from(e).context("write the body")),
+        },
+        Ok(()) => {}
+    }
     if args.verbose {
         eprintln!(
             "* {total} body bytes in {:.1} ms",

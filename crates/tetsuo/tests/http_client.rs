@@ -407,3 +407,53 @@ fn the_blocking_client_works_outside_a_runtime_and_refuses_inside_one() {
     assert!(err.is_invalid_input(), "{err:?}");
     assert!(err.to_string().contains("async runtime"), "{err}");
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn https_to_hyper_over_tls() {
+    use support::pki::{Ca, Validity};
+    let ca = Ca::root("hyper tls CA");
+    let leaf = ca.server(&["localhost"], Validity::Current);
+    let acceptor = tetsuo::tls::TlsAcceptor::builder()
+        .identity(leaf.identity())
+        .alpn(["http/1.1"])
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc =
+                    hyper::service::service_fn(|_req: Request<hyper::body::Incoming>| async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                            b"hyper over tls",
+                        ))))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let tls = tetsuo::tls::TlsConnector::builder()
+        .webpki_roots(false)
+        .add_ca_der(ca.der())
+        .alpn(["http/1.1"])
+        .build()
+        .unwrap();
+    let client = Client::builder().tls(tls).build().unwrap();
+    for _ in 0..2 {
+        let res = client
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.text().await.unwrap(), "hyper over tls");
+    }
+}
