@@ -13,6 +13,8 @@
 //!   credentials, timeouts and deadlines.
 //! - [`tls`] (feature `tls`, on by default): TLS clients and servers on
 //!   rustls with SNI, ALPN, resumption, OCSP stapling, mTLS and pinning.
+//! - [`http`] (feature `http`, on by default): the HTTP/1.1 server and
+//!   client.
 //! - [`blocking`]: the same for code without an async runtime.
 //! - [`Error`]: the one error type, with [`ErrorKind`] and predicates.
 //!
@@ -48,6 +50,8 @@
 //!
 //! # Features
 //!
+//! - `http` (default): the [`http`] module (server, client, `Body`) and the
+//!   blocking client.
 //! - `tls` (default): the [`tls`] module (rustls with the ring provider).
 //! - `tls-webpki-roots` (default): Mozilla's root certificates compiled in.
 //! - `tls-native-roots`: the operating system's root certificates.
@@ -72,4 +76,7 @@ mod guides {
     #[cfg(feature = "http")]
     #[doc = include_str!("../../../docs/http-server.md")]
     struct HttpServer;
+    #[cfg(feature = "http")]
+    #[doc = include_str!("../../../docs/http-client.md")]
+    struct HttpClient;
 }
