@@ -597,3 +597,36 @@ async fn a_body_slower_than_the_minimum_rate_is_cut_off() {
     assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn thread_per_core_serves_on_one_port_and_drains() {
+    let server = Server::builder().build();
+    let handle = server.handle();
+    let cores = server
+        .serve_per_core(
+            tetsuo::net::TcpListenerBuilder::new("127.0.0.1:0".parse().unwrap()),
+            2,
+            service_fn(app),
+        )
+        .unwrap();
+    let addr = cores.local_addr();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..8 {
+            let out = raw_exchange(
+                addr,
+                b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+            assert!(out.ends_with("Hello, World!"), "{out}");
+        }
+        let report = handle.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(report.forced, 0);
+    });
+    // Every serving thread ends once drained.
+    cores.join();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}

@@ -931,3 +931,29 @@ fn end_message(conn: &mut Connection, trailers: Option<&HeaderMap>) -> Result<()
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn hello(_: Request<Body>) -> Result<Response<Body>, std::convert::Infallible> {
+        Ok(Response::new(Body::empty()))
+    }
+
+    /// Each connection's task holds this future for the connection's life:
+    /// its size is most of an idle connection's memory (docs/benchmarks.md).
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let server = super::super::Server::builder().build();
+        let (io, _peer) = tokio::io::duplex(64);
+        let driver = Driver::new(
+            io,
+            crate::http::service_fn(hello),
+            None,
+            server.shared.clone(),
+        );
+        let run = driver.run();
+        let size = std::mem::size_of_val(&run);
+        assert!(size <= 800, "the connection future grew to {size} bytes");
+    }
+}
