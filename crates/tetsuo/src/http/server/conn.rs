@@ -953,7 +953,7 @@ mod tests {
             server.shared.clone(),
         );
         let run = driver.run();
-        let size = std::mem::size_of_val(&run);
+        let size = size_of_val(&run);
         assert!(size <= 800, "the connection future grew to {size} bytes");
     }
 }
