@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use http::Method;
-use tetsuo::http::client::{Client, RedirectPolicy};
+use tetsuo::http::client::{Client, ConnectionInfo, RedirectPolicy};
 use tetsuo::tls::{Pin, TlsConnector};
 use tokio::io::AsyncWriteExt;
 
@@ -167,6 +167,9 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
     }
     let mut res = req.send().await?;
     if args.verbose {
+        if let Some(info) = res.connection_info() {
+            tell_connection(info);
+        }
         eprintln!(
             "* response head after {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3
@@ -217,6 +220,46 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The connection story of `-v`.
+fn tell_connection(info: &ConnectionInfo) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    if info.reused {
+        eprintln!("* reused the connection to {}", info.remote_addr);
+        return;
+    }
+    let resolved: Vec<String> = info.resolved.iter().map(ToString::to_string).collect();
+    eprintln!(
+        "* resolved to {} in {:.1} ms",
+        resolved.join(", "),
+        ms(info.dns)
+    );
+    match info.local_addr {
+        Some(local) => eprintln!(
+            "* connected to {} from {local} in {:.1} ms",
+            info.remote_addr,
+            ms(info.connect)
+        ),
+        None => eprintln!(
+            "* connected to {} in {:.1} ms",
+            info.remote_addr,
+            ms(info.connect)
+        ),
+    }
+    if let Some(tls) = &info.tls {
+        let alpn = tls.alpn.as_deref().map_or_else(
+            || "none".to_owned(),
+            |a| String::from_utf8_lossy(a).into_owned(),
+        );
+        eprintln!(
+            "* {} {} ALPN {alpn}{} in {:.1} ms",
+            tls.version,
+            tls.cipher_suite,
+            if tls.resumed { " (resumed)" } else { "" },
+            ms(tls.handshake)
+        );
+    }
 }
 
 /// The response head as curl -i prints it.

@@ -30,6 +30,7 @@ pub(crate) struct ClientConn {
     io: Box<dyn Io>,
     conn: Connection,
     write_buf: Vec<u8>,
+    pub(crate) info: super::ConnectionInfo,
 }
 
 /// Why a request failed, and whether sending it again on a fresh
@@ -51,11 +52,12 @@ impl From<Error> for SendError {
 }
 
 impl ClientConn {
-    pub(crate) fn new(io: Box<dyn Io>, limits: Limits) -> ClientConn {
+    pub(crate) fn new(io: Box<dyn Io>, limits: Limits, info: super::ConnectionInfo) -> ClientConn {
         ClientConn {
             io,
             conn: Connection::new(Side::Client, limits),
             write_buf: Vec::new(),
+            info,
         }
     }
 

@@ -423,6 +423,15 @@ impl Client {
             let Some(conn) = pooled.get_mut() else {
                 return Err(Error::new(ErrorKind::Closed, "send a request"));
             };
+            let mut info = conn.info.clone();
+            if reused {
+                info.reused = true;
+                info.dns = Duration::ZERO;
+                info.connect = Duration::ZERO;
+                if let Some(tls) = &mut info.tls {
+                    tls.handshake = Duration::ZERO;
+                }
+            }
             let this_body = match body.take() {
                 Some(b) => b,
                 None => match retry_body.as_ref().and_then(Body::try_clone) {
@@ -442,6 +451,7 @@ impl Client {
                     let switching = status == StatusCode::SWITCHING_PROTOCOLS
                         || (*method == Method::CONNECT && status.is_success());
                     let mut response = http::Response::from_parts(parts, Body::empty());
+                    response.extensions_mut().insert(info);
                     if switching {
                         if let Some(conn) = pooled.detach() {
                             let upgraded = conn.into_upgraded();
@@ -481,7 +491,8 @@ impl Client {
 
     async fn connect(&self, key: &Key, deadline: Option<Instant>) -> Result<ClientConn> {
         let connect = async {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((key.host.as_str(), key.port))
+            let started = Instant::now();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((key.host.as_str(), key.port))
                 .await
                 .map_err(|e| {
                     Error::new(ErrorKind::Dns, "resolve")
@@ -489,16 +500,31 @@ impl Client {
                         .with_source(e)
                 })?
                 .collect();
+            let dns = started.elapsed();
             let mut last = None;
-            for addr in addrs {
-                match self.inner.connector.connect(addr).await {
+            for addr in &resolved {
+                let connect_started = Instant::now();
+                match self.inner.connector.connect(*addr).await {
                     Ok(stream) => {
+                        let mut info = ConnectionInfo {
+                            remote_addr: *addr,
+                            local_addr: stream.local_addr().ok(),
+                            resolved: resolved.clone(),
+                            reused: false,
+                            dns,
+                            connect: connect_started.elapsed(),
+                            tls: None,
+                        };
                         let io: Box<dyn crate::http::upgrade::Io> = if key.https {
-                            self.tls_wrap(key, stream).await?
+                            let tls_started = Instant::now();
+                            let (io, mut tls) = self.tls_wrap(key, stream).await?;
+                            tls.handshake = tls_started.elapsed();
+                            info.tls = Some(tls);
+                            io
                         } else {
                             Box::new(stream)
                         };
-                        return Ok(ClientConn::new(io, self.inner.limits.clone()));
+                        return Ok(ClientConn::new(io, self.inner.limits.clone(), info));
                     }
                     Err(e) => last = Some(e),
                 }
@@ -526,13 +552,22 @@ impl Client {
         &self,
         key: &Key,
         stream: tokio::net::TcpStream,
-    ) -> Result<Box<dyn crate::http::upgrade::Io>> {
+    ) -> Result<(Box<dyn crate::http::upgrade::Io>, TlsSummary)> {
         let Some(tls) = &self.inner.tls else {
             return Err(Error::new(ErrorKind::Unsupported, "connect to")
                 .with_name(key.host.clone())
                 .with_detail("no TLS configuration (no root certificates built in)"));
         };
-        Ok(Box::new(tls.connect(&key.host, stream).await?))
+        let stream = tls.connect(&key.host, stream).await?;
+        let info = stream.info();
+        let summary = TlsSummary {
+            version: info.version().to_string(),
+            alpn: info.alpn_protocol().map(<[u8]>::to_vec),
+            resumed: info.is_resumed(),
+            cipher_suite: info.cipher_suite(),
+            handshake: Duration::ZERO,
+        };
+        Ok((Box::new(stream), summary))
     }
 
     #[cfg(not(feature = "tls"))]
@@ -540,11 +575,48 @@ impl Client {
         &self,
         key: &Key,
         _: tokio::net::TcpStream,
-    ) -> Result<Box<dyn crate::http::upgrade::Io>> {
+    ) -> Result<(Box<dyn crate::http::upgrade::Io>, TlsSummary)> {
         Err(Error::new(ErrorKind::Unsupported, "connect to")
             .with_name(key.host.clone())
             .with_detail("https needs the `tls` feature"))
     }
+}
+
+/// How the connection behind a response was made: the story `tetsuo get
+/// -v` tells. Fresh connections carry the timings; a reused one says so.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The server's address.
+    pub remote_addr: SocketAddr,
+    /// Our end.
+    pub local_addr: Option<SocketAddr>,
+    /// What the host name resolved to.
+    pub resolved: Vec<SocketAddr>,
+    /// The connection served an earlier request.
+    pub reused: bool,
+    /// Time to resolve the name.
+    pub dns: Duration,
+    /// Time to connect (TCP).
+    pub connect: Duration,
+    /// The TLS session, for `https://`.
+    pub tls: Option<TlsSummary>,
+}
+
+/// What a TLS handshake settled (see [`ConnectionInfo`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TlsSummary {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The ALPN protocol agreed, if any.
+    pub alpn: Option<Vec<u8>>,
+    /// The session was resumed.
+    pub resumed: bool,
+    /// The cipher suite.
+    pub cipher_suite: &'static str,
+    /// Time the handshake took.
+    pub handshake: Duration,
 }
 
 /// Builds one request; [`send`](RequestBuilder::send) sends it.
@@ -662,6 +734,12 @@ impl Response {
     /// The URL this response came from (after redirects).
     pub fn url(&self) -> &Uri {
         &self.url
+    }
+
+    /// How its connection was made (also in the `http::Response`'s
+    /// extensions).
+    pub fn connection_info(&self) -> Option<&ConnectionInfo> {
+        self.inner.extensions().get::<ConnectionInfo>()
     }
 
     /// The whole body.
