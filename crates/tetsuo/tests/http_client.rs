@@ -85,13 +85,16 @@ async fn start() -> (SocketAddr, Handle, Arc<Gauge>) {
 async fn gets_and_posts_reusing_one_connection() {
     let (addr, handle, _) = start().await;
     let client = Client::new();
-    for _ in 0..3 {
+    for i in 0..3 {
         let res = client
             .get(format!("http://{addr}/hello"))
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
+        let info = res.connection_info().unwrap();
+        assert_eq!(info.remote_addr, addr);
+        assert_eq!(info.reused, i > 0, "request {i}");
         assert_eq!(res.text().await.unwrap(), "Hello, World!");
     }
     let res = client
