@@ -50,6 +50,9 @@ pub(crate) struct GetArgs {
     /// Follow redirects (up to 10).
     #[arg(short = 'L', long = "location")]
     location: bool,
+    /// Ask for a compressed response (gzip, deflate, br) and decode it.
+    #[arg(long)]
+    compressed: bool,
     /// Exit with 22 (and print no body) on an HTTP status of 400 or more.
     #[arg(short = 'f', long)]
     fail: bool,
@@ -119,6 +122,7 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
         };
     }
     let mut builder = Client::builder()
+        .decompress(args.compressed)
         .tls(tls.build()?)
         .connect_timeout(Some(secs(args.connect_timeout, "--connect-timeout")?))
         .redirect(if args.location {

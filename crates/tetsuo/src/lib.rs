@@ -52,6 +52,8 @@
 //!
 //! - `http` (default): the [`http`] module (server, client, `Body`) and the
 //!   blocking client.
+//! - `decompression`: the HTTP client decodes gzip, deflate and br bodies
+//!   (flate2, brotli-decompressor).
 //! - `tls` (default): the [`tls`] module (rustls with the ring provider).
 //! - `tls-webpki-roots` (default): Mozilla's root certificates compiled in.
 //! - `tls-native-roots`: the operating system's root certificates.

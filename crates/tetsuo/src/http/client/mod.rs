@@ -29,6 +29,8 @@
 //! pipeline.
 
 mod conn;
+#[cfg(feature = "decompression")]
+mod decode;
 mod pool;
 
 use std::fmt;
@@ -89,6 +91,8 @@ pub struct ClientBuilder {
     limits: Limits,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConnector>,
+    #[cfg(feature = "decompression")]
+    decompress: bool,
 }
 
 impl Default for ClientBuilder {
@@ -113,6 +117,8 @@ impl Default for ClientBuilder {
             limits: Limits::default(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "decompression")]
+            decompress: true,
         }
     }
 }
@@ -193,6 +199,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Ask for compressed responses (`Accept-Encoding: gzip, deflate, br`)
+    /// and decode them transparently (default on with the `decompression`
+    /// feature). The decoded size is capped by `limits().max_body`.
+    #[cfg(feature = "decompression")]
+    pub fn decompress(mut self, on: bool) -> Self {
+        self.decompress = on;
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Result<Client> {
         #[cfg(feature = "tls")]
@@ -218,6 +233,8 @@ impl ClientBuilder {
                 limits: self.limits,
                 #[cfg(feature = "tls")]
                 tls,
+                #[cfg(feature = "decompression")]
+                decompress: self.decompress,
             }),
         })
     }
@@ -234,6 +251,8 @@ struct Inner {
     limits: Limits,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConnector>,
+    #[cfg(feature = "decompression")]
+    decompress: bool,
 }
 
 /// An HTTP client with connection pools. Cheap to clone: clones share the
@@ -318,6 +337,13 @@ impl Client {
             if !headers.contains_key(name) {
                 headers.insert(name.clone(), value.clone());
             }
+        }
+        #[cfg(feature = "decompression")]
+        if self.inner.decompress && !headers.contains_key(http::header::ACCEPT_ENCODING) {
+            headers.insert(
+                http::header::ACCEPT_ENCODING,
+                HeaderValue::from_static(decode::ACCEPT),
+            );
         }
         let mut redirects = 0;
         loop {
@@ -461,12 +487,19 @@ impl Client {
                         }
                     } else {
                         let size = content_length(response.headers());
-                        *response.body_mut() = Body::wrap(ResponseBody::new(
+                        let body = Body::wrap(ResponseBody::new(
                             pooled,
                             size,
                             deadline,
                             self.inner.read_timeout,
                         ));
+                        #[cfg(feature = "decompression")]
+                        let body = if self.inner.decompress && *method != Method::HEAD {
+                            decode::wrap(response.headers_mut(), body, self.inner.limits.max_body)
+                        } else {
+                            body
+                        };
+                        *response.body_mut() = body;
                     }
                     return Ok(Response {
                         inner: response,
