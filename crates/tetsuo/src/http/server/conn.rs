@@ -270,13 +270,15 @@ where
                 }
             }
 
-            match self.poll_timers(cx) {
-                Ok(p) => progress |= p,
-                Err(end) => return Poll::Ready(end),
+            if progress {
+                continue;
             }
-
-            if !progress {
-                return Poll::Pending;
+            // Timers only once nothing else moves: polling a tokio timer
+            // registers the waker again, which costs on every round.
+            match self.poll_timers(cx) {
+                Ok(true) => {}
+                Ok(false) => return Poll::Pending,
+                Err(end) => return Poll::Ready(end),
             }
         }
     }
