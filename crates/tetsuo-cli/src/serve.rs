@@ -140,9 +140,10 @@ async fn run(
 ) -> anyhow::Result<()> {
     let handle = server.handle();
     let service = app.service();
+    let header_timeout = secs(args.header_timeout)?;
     let mut per_core = Vec::new();
     for addr in &args.listen {
-        let builder = TcpListenerBuilder::new(*addr).nodelay(true);
+        let builder = listener_builder(*addr, header_timeout);
         if args.thread_per_core {
             let cores = server.serve_per_core(builder, cores, service.clone())?;
             eprintln!("{SERVE}: listening on http://{}", cores.local_addr());
@@ -165,7 +166,7 @@ async fn run(
     };
     if let Some(acceptor) = &acceptor {
         for addr in &tls_listen {
-            let listener = TcpListenerBuilder::new(*addr).nodelay(true).bind()?;
+            let listener = listener_builder(*addr, header_timeout).bind()?;
             eprintln!("{SERVE}: listening on https://{}", listener.local_addr()?);
             let (server, service, acceptor) = (server.clone(), service.clone(), acceptor.clone());
             tokio::spawn(async move { server.serve_tls(listener, acceptor, service).await });
@@ -202,6 +203,21 @@ async fn run(
         report.elapsed, report.forced
     );
     Ok(())
+}
+
+/// A listener with Nagle off and, on Linux, `TCP_DEFER_ACCEPT`: a
+/// connection that sends nothing is not even handed to the server until it
+/// does (or the header timeout passes).
+fn listener_builder(addr: SocketAddr, header_timeout: Option<Duration>) -> TcpListenerBuilder {
+    let builder = TcpListenerBuilder::new(addr).nodelay(true);
+    #[cfg(target_os = "linux")]
+    let builder = match header_timeout {
+        Some(t) => builder.defer_accept(t),
+        None => builder,
+    };
+    #[cfg(not(target_os = "linux"))]
+    let _ = header_timeout;
+    builder
 }
 
 fn init_logging(format: LogFormat) {
