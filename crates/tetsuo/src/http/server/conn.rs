@@ -73,8 +73,9 @@ enum TimerKind {
     Body,
 }
 
-enum ResponseState<F, B> {
-    Waiting(Pin<Box<tracing::instrument::Instrumented<F>>>),
+enum ResponseState<B> {
+    /// The service's future (in `Driver::service_future`) is running.
+    Waiting,
     Body(Pin<Box<B>>),
     Done,
 }
@@ -86,7 +87,7 @@ struct Exchange<S: HttpService> {
     body_tx: Option<PipeSender>,
     /// `100 Continue` is still to be sent when the service reads the body.
     expect_continue: bool,
-    response: ResponseState<S::Fut, S::ResBody>,
+    response: ResponseState<S::ResBody>,
     upgrade_tx: Option<oneshot::Sender<Upgraded>>,
     /// Answer with `Connection: close`.
     close: bool,
@@ -119,6 +120,9 @@ pub(super) struct Driver<T, S: HttpService> {
     /// A request head the service was not ready for yet.
     waiting_head: Option<RequestHead>,
     exchange: Option<Exchange<S>>,
+    /// The service's future for the current request. The box is kept and
+    /// refilled (`Pin::set`) for the next request: no allocation each time.
+    service_future: Option<Pin<Box<tracing::instrument::Instrumented<S::Fut>>>>,
     served: u64,
     /// Bytes of the next head have arrived (since this instant).
     head_started: Option<Instant>,
@@ -169,6 +173,7 @@ where
             flushed: true,
             waiting_head: None,
             exchange: None,
+            service_future: None,
             served: 0,
             head_started: None,
             last_activity: now,
@@ -400,12 +405,16 @@ where
             target = %req.uri()
         );
         let fut = self.service.call(req).instrument(span);
+        match &mut self.service_future {
+            Some(boxed) => boxed.as_mut().set(fut),
+            None => self.service_future = Some(Box::pin(fut)),
+        }
         self.exchange = Some(Exchange {
             started: now,
             method,
             body_tx,
             expect_continue,
-            response: ResponseState::Waiting(Box::pin(fut)),
+            response: ResponseState::Waiting,
             upgrade_tx,
             close,
             status: None,
@@ -427,9 +436,14 @@ where
         }
         self.close_when_flushed = true;
         stats::request_done(status, None);
-        if let Some(ex) = &mut self.exchange {
-            ex.response = ResponseState::Done;
-            ex.status = Some(status);
+        if self
+            .exchange
+            .as_ref()
+            .is_some_and(|ex| matches!(ex.response, ResponseState::Waiting))
+        {
+            // The service never answered: cancel it now, not at the next
+            // request.
+            self.service_future = None;
         }
         self.exchange = None;
     }
@@ -438,7 +452,7 @@ where
         let Some(ex) = &mut self.exchange else {
             return Ok(false);
         };
-        let ResponseState::Waiting(fut) = &mut ex.response else {
+        let (ResponseState::Waiting, Some(fut)) = (&ex.response, &mut self.service_future) else {
             return Ok(false);
         };
         let res = match fut.as_mut().poll(cx) {
@@ -873,7 +887,7 @@ where
                 let answered = self
                     .exchange
                     .as_ref()
-                    .is_some_and(|ex| !matches!(ex.response, ResponseState::Waiting(_)));
+                    .is_some_and(|ex| !matches!(ex.response, ResponseState::Waiting));
                 if answered {
                     return Err(End::Abort);
                 }
