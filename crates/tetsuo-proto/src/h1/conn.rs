@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
 use super::body::{BodyDecoder, Framing, request_framing, response_framing};
@@ -644,6 +644,40 @@ impl Connection {
         status: StatusCode,
         headers: &HeaderMap,
     ) -> Result<(), EncodeError> {
+        self.send_response_with(status, headers, &ResponseExtras::default())
+    }
+
+    /// [`send_response`](Self::send_response) with fields the caller would
+    /// otherwise insert into `headers` (saving the map's hashing and
+    /// growth on every response): `length`, the body's size, is written as
+    /// `Content-Length` and frames the body when the headers declare no
+    /// framing; `date` is written as the `Date` field unless the headers
+    /// have one.
+    ///
+    /// ```
+    /// use tetsuo_proto::h1::{Connection, Event, Limits, ResponseExtras, Side};
+    /// use http::{HeaderMap, StatusCode};
+    ///
+    /// let mut server = Connection::new(Side::Server, Limits::default());
+    /// server.handle_input(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    /// while server.poll_event().is_some() {}
+    /// let extras = ResponseExtras { length: Some(2), date: Some(b"Sun, 06 Nov 1994 08:49:37 GMT") };
+    /// server.send_response_with(StatusCode::OK, &HeaderMap::new(), &extras).unwrap();
+    /// server.send_data(b"hi").unwrap();
+    /// server.send_end(None).unwrap();
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(
+    ///     wire,
+    ///     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nhi"
+    /// );
+    /// ```
+    pub fn send_response_with(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        extras: &ResponseExtras<'_>,
+    ) -> Result<(), EncodeError> {
         let Some((method, version)) = self.request.clone() else {
             return Err(EncodeError::WrongState);
         };
@@ -677,8 +711,21 @@ impl Connection {
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
         let outgoing = outgoing(headers)?;
-        let declared = outgoing.framing;
-        let mut extra: Vec<(&str, &[u8])> = Vec::new();
+        // At most four fields are added: a fixed list, no allocation.
+        let mut extra: [(&str, &[u8]); 4] = [("", b""); 4];
+        let mut extras_len = 0;
+        let mut add = |name: &'static str, value: &'static [u8]| {
+            extra[extras_len] = (name, value);
+            extras_len += 1;
+        };
+        let mut digits = [0u8; 20];
+        let length_field = match (outgoing.framing, extras.length) {
+            (None, Some(n)) => Some((Out::Length(n), decimal(n, &mut digits))),
+            _ => None,
+        };
+        let declared = outgoing
+            .framing
+            .or(length_field.as_ref().map(|(out, _)| *out));
         let mut out = match declared {
             _ if no_body => Out::NoBody,
             // RFC 9112 §6.1: no chunked framing to an HTTP/1.0 recipient.
@@ -687,7 +734,7 @@ impl Connection {
             }
             Some(out) => out,
             None if version == Version::HTTP_11 => {
-                extra.push(("transfer-encoding", b"chunked"));
+                add("transfer-encoding", b"chunked");
                 Out::Chunked
             }
             None => Out::CloseDelimited,
@@ -700,11 +747,30 @@ impl Connection {
             self.keep_alive = false;
         }
         if !switching && !self.keep_alive && !outgoing.close {
-            extra.push(("connection", b"close"));
+            add("connection", b"close");
         } else if !switching && self.keep_alive && version == Version::HTTP_10 {
-            extra.push(("connection", b"keep-alive"));
+            add("connection", b"keep-alive");
         }
-        encode_response_head(&mut self.transmit, status, None, version, headers, &extra)?;
+        if let Some((_, digits)) = &length_field
+            && !no_body
+        {
+            extra[extras_len] = ("content-length", digits);
+            extras_len += 1;
+        }
+        if let Some(date) = extras.date
+            && !outgoing.date
+        {
+            extra[extras_len] = ("date", date);
+            extras_len += 1;
+        }
+        encode_response_head(
+            &mut self.transmit,
+            status,
+            None,
+            version,
+            headers,
+            &extra[..extras_len],
+        )?;
         if switching {
             self.out = Out::Idle;
             self.request = None;
@@ -799,6 +865,31 @@ impl Connection {
 struct Outgoing {
     framing: Option<Out>,
     close: bool,
+    date: bool,
+}
+
+/// A number in decimal, into `buf`; the digits.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Fields [`Connection::send_response_with`] writes for the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseExtras<'a> {
+    /// The body's size: `Content-Length`, when the headers declare no
+    /// framing.
+    pub length: Option<u64>,
+    /// The `Date` field's value (an IMF-fixdate), unless the headers have
+    /// one.
+    pub date: Option<&'a [u8]>,
 }
 
 /// The framing an outgoing head declares (`None` if it declares none) and
@@ -809,6 +900,7 @@ fn outgoing(headers: &HeaderMap) -> Result<Outgoing, EncodeError> {
     let mut cl = None;
     let mut cl_count = 0;
     let mut close = false;
+    let mut date = false;
     for (name, value) in headers {
         if name == TRANSFER_ENCODING {
             te = Some(value);
@@ -816,6 +908,8 @@ fn outgoing(headers: &HeaderMap) -> Result<Outgoing, EncodeError> {
         } else if name == CONTENT_LENGTH {
             cl = Some(value);
             cl_count += 1;
+        } else if name == DATE {
+            date = true;
         } else if name == CONNECTION {
             close |= value
                 .as_bytes()
@@ -845,5 +939,9 @@ fn outgoing(headers: &HeaderMap) -> Result<Outgoing, EncodeError> {
         }
         (None, None) => None,
     };
-    Ok(Outgoing { framing, close })
+    Ok(Outgoing {
+        framing,
+        close,
+        date,
+    })
 }

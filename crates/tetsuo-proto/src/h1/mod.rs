@@ -46,7 +46,7 @@ mod head;
 mod limits;
 
 pub use body::{BodyDecoder, Decoded, Framing, request_framing, response_framing};
-pub use conn::{Connection, Event, RequestHead, ResponseHead, Side};
+pub use conn::{Connection, Event, RequestHead, ResponseExtras, ResponseHead, Side};
 pub use encode::{encode_chunk, encode_last_chunk, encode_request_head, encode_response_head};
 pub use error::{EncodeError, Error};
 pub use head::{Head, HeadParser, Kind, Request, Response, Status};

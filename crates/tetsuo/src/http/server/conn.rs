@@ -18,11 +18,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tetsuo_proto::h1::{
-    Connection, EncodeError, Event, Framing, RequestHead, Side, request_framing,
+    Connection, EncodeError, Event, Framing, RequestHead, ResponseExtras, Side, request_framing,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
@@ -142,7 +142,6 @@ pub(super) struct Driver<T, S: HttpService> {
     close_when_flushed: bool,
     bytes_in: u64,
     bytes_out: u64,
-    last_length: Option<(u64, HeaderValue)>,
 }
 
 impl<T, S> Driver<T, S>
@@ -185,7 +184,6 @@ where
             close_when_flushed: false,
             bytes_in: 0,
             bytes_out: 0,
-            last_length: None,
         }
     }
 
@@ -480,36 +478,22 @@ where
         if ex.close || self.shared.draining.load(Ordering::Acquire) {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        // One pass over the (few) fields instead of a hashed lookup each.
-        let (mut has_date, mut has_framing) = (false, false);
-        for name in headers.keys() {
-            has_date |= name == DATE;
-            has_framing |= name == CONTENT_LENGTH || name == TRANSFER_ENCODING;
-        }
-        if !has_date {
-            headers.insert(DATE, date::now());
-        }
         let bodiless = ex.method == Method::HEAD
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
             || (ex.method == Method::CONNECT && status.is_success());
-        if !bodiless
-            && !has_framing
-            && let Some(n) = body.size_hint().exact()
-        {
-            // The last length's value is kept: a connection answering
-            // the same size again (health checks, benchmarks) reuses it.
-            let value = match &self.last_length {
-                Some((len, value)) if *len == n => value.clone(),
-                _ => {
-                    let value = HeaderValue::from(n);
-                    self.last_length = Some((n, value.clone()));
-                    value
-                }
-            };
-            headers.insert(CONTENT_LENGTH, value);
-        }
+        // `Date` and `Content-Length` are written straight into the head
+        // (unless the service set them), not inserted into the map.
+        let date = date::now();
+        let extras = ResponseExtras {
+            length: if bodiless {
+                None
+            } else {
+                body.size_hint().exact()
+            },
+            date: Some(date.as_bytes()),
+        };
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             // One response per call: an interim status cannot be the answer.
             tracing::warn!(%status, "service answered with an interim status");
@@ -519,7 +503,7 @@ where
         // The head goes out now: no `100 Continue` after it.
         ex.expect_continue = false;
         ex.status = Some(status);
-        if let Err(e) = conn!(self).send_response(status, headers) {
+        if let Err(e) = conn!(self).send_response_with(status, headers, &extras) {
             tracing::warn!(error = %e, %status, "response refused by the HTTP/1.1 encoder");
             self.answer_error(StatusCode::INTERNAL_SERVER_ERROR);
             return Ok(());
