@@ -30,6 +30,12 @@ async fn app(req: Request<Body>) -> Result<Response<Body>, Infallible> {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Response::new(Body::from("slow done"))
         }
+        "/slow-count" => {
+            // Thinks first, then reads the body.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let n = req.into_body().collect().await.unwrap().to_bytes().len();
+            Response::new(Body::from(n.to_string()))
+        }
         "/count" => {
             // Reads the whole body, answers with its length.
             let n = req.into_body().collect().await.unwrap().to_bytes().len();
@@ -629,4 +635,57 @@ fn thread_per_core_serves_on_one_port_and_drains() {
     // Every serving thread ends once drained.
     cores.join();
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[tokio::test]
+async fn pipelined_requests_before_a_half_close_are_all_answered() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    // The client is done sending; both answers must still come.
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.contains("slow done") && out.ends_with("Hello, World!"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_rejected_with_its_body_never_reaches_the_service() {
+    let (addr, _handle) = start(Server::builder()).await;
+    // The head is fine; the chunk size in the same packet is not.
+    let out = raw_exchange(
+        addr,
+        b"POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+    assert!(!out.contains("slow done"), "{out}");
+}
+
+#[tokio::test]
+async fn a_client_waiting_for_100_continue_is_not_timed_out_for_the_services_delay() {
+    let (addr, _handle) =
+        start(Server::builder().body_read_timeout(Some(Duration::from_millis(100)))).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /slow-count HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0; 256];
+    let n = s.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("5"),
+        "{out}"
+    );
 }

@@ -394,6 +394,28 @@ impl Connection {
         self.parser.release();
     }
 
+    /// Received bytes not yet turned into events (part of a head, or
+    /// pipelined requests waiting for their turn).
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
+    /// True between messages with nothing in hand: no buffered input (not
+    /// even part of a pipelined head), no events or output waiting, no
+    /// message in progress. Such a machine is equivalent to a new one.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.read, Read::Head)
+            && self.input.is_empty()
+            && self.events.is_empty()
+            && self.transmit.is_empty()
+            && self.out == Out::Idle
+            && self.request.is_none()
+            && self.pending.is_empty()
+            && !self.closing
+            && !self.eof
+            && self.error.is_none()
+    }
+
     /// True if the connection was handed to another protocol.
     pub fn is_upgraded(&self) -> bool {
         matches!(self.read, Read::Upgraded)

@@ -304,10 +304,14 @@ where
         if self.exchange.is_some() || self.waiting_head.is_some() {
             return false;
         }
+        // After the client's end of stream the machine still answers what
+        // was pipelined before it, and says `wants_close` once done.
         self.close_when_flushed
             || self.failed
-            || self.conn.as_ref().is_some_and(|c| c.wants_close())
-            || (self.read_eof && self.pending_input.is_empty())
+            || match &self.conn {
+                Some(c) => c.wants_close(),
+                None => self.read_eof && self.pending_input.is_empty(),
+            }
     }
 
     /// Takes the protocol machine's events.
@@ -334,6 +338,11 @@ where
                 return progress;
             };
             progress = true;
+            if self.failed {
+                // The machine rejected the input and queued its answer: a
+                // request parsed before the error is not served.
+                continue;
+            }
             match event {
                 Event::Request(head) => {
                     self.head_started = None;
@@ -583,6 +592,11 @@ where
         }
         self.served += 1;
         self.last_activity = Instant::now();
+        // Part of a pipelined head may already be buffered: the header
+        // timeout runs for it from now.
+        if self.conn.as_ref().is_some_and(|c| c.buffered() > 0) && self.head_started.is_none() {
+            self.head_started = Some(self.last_activity);
+        }
     }
 
     fn poll_continue(&mut self, cx: &mut Context<'_>) -> bool {
@@ -654,14 +668,13 @@ where
     /// Gives back the memory of empty buffers while the connection idles.
     fn release_buffers(&mut self) {
         self.released = true;
-        // Between requests the machine is in its initial state: a new one
-        // is made when the next request arrives.
-        if self
-            .conn
-            .as_ref()
-            .is_some_and(|c| !c.wants_close() && !c.is_upgraded())
-        {
+        // Between requests with nothing buffered the machine is in its
+        // initial state: a new one is made when the next request arrives.
+        // Otherwise (part of a pipelined head is buffered) it stays.
+        if self.conn.as_ref().is_some_and(|c| c.is_idle()) {
             self.conn = None;
+        } else if let Some(conn) = &mut self.conn {
+            conn.release_buffers();
         }
         if self.write_buf.is_empty() {
             self.write_buf = Vec::new();
@@ -775,6 +788,11 @@ where
 
     /// The timer that applies now, if any.
     fn wanted_timer(&self) -> Option<(TimerKind, Instant)> {
+        if self.close_when_flushed || self.failed {
+            // Answered already (408, an error): only the write timeout
+            // still applies.
+            return None;
+        }
         let config = &self.shared.config;
         match &self.exchange {
             None if self.waiting_head.is_some() => None,
@@ -805,7 +823,7 @@ where
         // A service that is slow to consume is not the client's fault.
         if let Some(ex) = &mut self.exchange
             && let Some(tx) = &ex.body_tx
-            && (tx.poll_room(cx).is_pending() || tx.is_abandoned())
+            && (ex.expect_continue || tx.poll_room(cx).is_pending() || tx.is_abandoned())
         {
             let now = Instant::now();
             ex.last_body_byte = now;
