@@ -460,3 +460,34 @@ async fn https_to_hyper_over_tls() {
         assert_eq!(res.text().await.unwrap(), "hyper over tls");
     }
 }
+
+#[tokio::test]
+async fn a_waiter_cancelled_after_being_handed_a_connection_passes_it_on() {
+    let (addr, _, _) = start().await;
+    let client = Client::builder().pool_max_per_host(1).build().unwrap();
+    let url = format!("http://{addr}/slow");
+    // A holds the only place for 200 ms.
+    let a = tokio::spawn({
+        let client = client.clone();
+        let url = url.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // B queues for it...
+    let mut b = Box::pin(client.get(&url).send());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), &mut b)
+            .await
+            .is_err()
+    );
+    // ...is handed A's connection when A is done, and is dropped before it
+    // looks: the connection must not be lost with it.
+    assert_eq!(a.await.unwrap(), "slow");
+    drop(b);
+    let c = tokio::time::timeout(Duration::from_secs(3), async {
+        client.get(&url).send().await.unwrap().text().await.unwrap()
+    })
+    .await
+    .expect("the place was leaked: the next request waits forever");
+    assert_eq!(c, "slow");
+}

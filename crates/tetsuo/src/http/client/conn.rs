@@ -130,8 +130,16 @@ impl ClientConn {
                     self.flush_out().await?;
                 }
             }
-            // Ends the body (a no-op if trailers ended it or there was none).
-            let _ = self.conn.send_end(None);
+            // Ends the body (already ended by trailers or a bodiless head:
+            // fine); a body shorter than its Content-Length is an error.
+            match self.conn.send_end(None) {
+                Ok(()) | Err(tetsuo_proto::h1::EncodeError::WrongState) => {}
+                Err(e) => {
+                    return Err(
+                        Error::new(ErrorKind::InvalidInput, "send a request body").with_source(e)
+                    );
+                }
+            }
             self.flush_out().await
         })
         .await;

@@ -17,23 +17,60 @@ use crate::{Error, ErrorKind};
 /// What `Accept-Encoding` offers.
 pub(crate) const ACCEPT: &str = "gzip, deflate, br";
 
-/// A streaming decoder writing decoded bytes into a buffer.
+/// Where decoded bytes go: a buffer that refuses to grow past what the
+/// body limit still allows, so a bomb is stopped while it inflates, not
+/// after a whole chunk has.
+struct Sink {
+    out: Vec<u8>,
+    room: u64,
+}
+
+/// The error a full [`Sink`] reports, told apart from corrupt input.
+#[derive(Debug)]
+struct OverLimit;
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the decoded body exceeds the body size limit")
+    }
+}
+
+impl std::error::Error for OverLimit {}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if data.len() as u64 > self.room {
+            return Err(std::io::Error::other(OverLimit));
+        }
+        self.room -= data.len() as u64;
+        self.out.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A streaming decoder writing decoded bytes into a [`Sink`].
 enum Decoder {
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Gzip(flate2::write::GzDecoder<Sink>),
     /// HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2).
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
-    Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
+    Deflate(flate2::write::ZlibDecoder<Sink>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Sink>>),
 }
 
 impl Decoder {
-    fn for_coding(coding: &[u8]) -> Option<Decoder> {
+    fn for_coding(coding: &[u8], max: Option<u64>) -> Option<Decoder> {
+        let sink = || Sink {
+            out: Vec::new(),
+            room: max.unwrap_or(u64::MAX),
+        };
         match coding.to_ascii_lowercase().as_slice() {
-            b"gzip" | b"x-gzip" => Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new()))),
-            b"deflate" => Some(Decoder::Deflate(
-                flate2::write::ZlibDecoder::new(Vec::new()),
-            )),
+            b"gzip" | b"x-gzip" => Some(Decoder::Gzip(flate2::write::GzDecoder::new(sink()))),
+            b"deflate" => Some(Decoder::Deflate(flate2::write::ZlibDecoder::new(sink()))),
             b"br" => Some(Decoder::Brotli(Box::new(
-                brotli_decompressor::DecompressorWriter::new(Vec::new(), 8 * 1024),
+                brotli_decompressor::DecompressorWriter::new(sink(), 8 * 1024),
             ))),
             _ => None,
         }
@@ -45,17 +82,17 @@ impl Decoder {
             Decoder::Gzip(d) => {
                 d.write_all(data)?;
                 d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
+                Ok(std::mem::take(&mut d.get_mut().out))
             }
             Decoder::Deflate(d) => {
                 d.write_all(data)?;
                 d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
+                Ok(std::mem::take(&mut d.get_mut().out))
             }
             Decoder::Brotli(d) => {
                 d.write_all(data)?;
                 d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
+                Ok(std::mem::take(&mut d.get_mut().out))
             }
         }
     }
@@ -66,15 +103,15 @@ impl Decoder {
         match self {
             Decoder::Gzip(d) => {
                 d.try_finish()?;
-                Ok(std::mem::take(d.get_mut()))
+                Ok(std::mem::take(&mut d.get_mut().out))
             }
             Decoder::Deflate(d) => {
                 d.try_finish()?;
-                Ok(std::mem::take(d.get_mut()))
+                Ok(std::mem::take(&mut d.get_mut().out))
             }
             Decoder::Brotli(d) => {
                 d.close()?;
-                Ok(std::mem::take(d.get_mut()))
+                Ok(std::mem::take(&mut d.get_mut().out))
             }
         }
     }
@@ -87,7 +124,7 @@ pub(crate) fn wrap(headers: &mut HeaderMap, body: Body, max: Option<u64>) -> Bod
     let (Some(coding), None) = (codings.next(), codings.next()) else {
         return body;
     };
-    let Some(decoder) = Decoder::for_coding(coding.as_bytes().trim_ascii()) else {
+    let Some(decoder) = Decoder::for_coding(coding.as_bytes().trim_ascii(), max) else {
         return body;
     };
     headers.remove(CONTENT_ENCODING);
@@ -95,8 +132,6 @@ pub(crate) fn wrap(headers: &mut HeaderMap, body: Body, max: Option<u64>) -> Bod
     Body::wrap(Decoded {
         inner: body,
         decoder,
-        decoded: 0,
-        max,
         done: false,
     })
 }
@@ -104,24 +139,25 @@ pub(crate) fn wrap(headers: &mut HeaderMap, body: Body, max: Option<u64>) -> Bod
 struct Decoded {
     inner: Body,
     decoder: Decoder,
-    decoded: u64,
-    max: Option<u64>,
     done: bool,
 }
 
-fn corrupt(e: std::io::Error) -> Error {
-    Error::new(ErrorKind::Protocol, "decode a response body").with_source(e)
+/// A decoding failure: the limit, or corrupt input.
+fn failed(e: std::io::Error) -> Error {
+    let over = e
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<OverLimit>().is_some());
+    if over {
+        Error::new(ErrorKind::Limit, "decode a response body")
+            .with_detail("the decoded body exceeds the body size limit")
+    } else {
+        Error::new(ErrorKind::Protocol, "decode a response body").with_source(e)
+    }
 }
 
-impl Decoded {
-    fn output(&mut self, bytes: Vec<u8>) -> Result<Option<Frame<Bytes>>, Error> {
-        self.decoded += bytes.len() as u64;
-        if self.max.is_some_and(|max| self.decoded > max) {
-            return Err(Error::new(ErrorKind::Limit, "decode a response body")
-                .with_detail("the decoded body exceeds the body size limit"));
-        }
-        Ok((!bytes.is_empty()).then(|| Frame::data(Bytes::from(bytes))))
-    }
+/// Decoded bytes as a frame (none if there were none).
+fn output(bytes: Vec<u8>) -> Option<Frame<Bytes>> {
+    (!bytes.is_empty()).then(|| Frame::data(Bytes::from(bytes)))
 }
 
 impl http_body::Body for Decoded {
@@ -144,12 +180,11 @@ impl http_body::Body for Decoded {
                     Ok(data) => {
                         let out = match this.decoder.feed(&data) {
                             Ok(out) => out,
-                            Err(e) => return Poll::Ready(Some(Err(corrupt(e)))),
+                            Err(e) => return Poll::Ready(Some(Err(failed(e)))),
                         };
-                        match this.output(out) {
-                            Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                            Ok(None) => continue,
-                            Err(e) => return Poll::Ready(Some(Err(e))),
+                        match output(out) {
+                            Some(frame) => return Poll::Ready(Some(Ok(frame))),
+                            None => continue,
                         }
                     }
                     // Trailers pass through.
@@ -159,9 +194,9 @@ impl http_body::Body for Decoded {
                     this.done = true;
                     let out = match this.decoder.finish() {
                         Ok(out) => out,
-                        Err(e) => return Poll::Ready(Some(Err(corrupt(e)))),
+                        Err(e) => return Poll::Ready(Some(Err(failed(e)))),
                     };
-                    return Poll::Ready(this.output(out).transpose());
+                    return Poll::Ready(output(out).map(Ok));
                 }
             }
         }

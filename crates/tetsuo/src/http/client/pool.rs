@@ -49,6 +49,54 @@ pub(crate) struct Pool {
     hosts: Arc<Mutex<HashMap<Key, Host>>>,
 }
 
+/// Wakes the first waiter still waiting with a free place.
+fn wake_one(host: &mut Host) {
+    while let Some(waiter) = host.waiters.pop_front() {
+        if waiter.send(None).is_ok() {
+            break;
+        }
+    }
+}
+
+/// A request waiting for a connection. Dropped before it took what it was
+/// handed (cancelled, or timed out at that very moment), it passes it on:
+/// a connection back to the pool, a free place to the next waiter.
+struct Waiter {
+    rx: Option<oneshot::Receiver<Option<ClientConn>>>,
+    pool: Pool,
+    key: Key,
+}
+
+impl Waiter {
+    async fn recv(&mut self) -> Result<Option<ClientConn>, oneshot::error::RecvError> {
+        let Some(rx) = &mut self.rx else {
+            return Ok(None);
+        };
+        let handed = rx.await;
+        self.rx = None;
+        handed
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else {
+            return;
+        };
+        rx.close();
+        match rx.try_recv() {
+            Ok(Some(conn)) => self.pool.checkin(&self.key, conn),
+            Ok(None) => {
+                let mut hosts = self.pool.lock();
+                if let Some(host) = hosts.get_mut(&self.key) {
+                    wake_one(host);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 #[allow(
     clippy::large_enum_variant,
     reason = "lives for one checkout, on the stack; boxing would allocate"
@@ -131,10 +179,15 @@ impl Pool {
                     return Ok(Checkout::Reused(pooled));
                 }
                 Next::Open => return Ok(Checkout::Connect(self.pooled(key, None, false))),
-                Next::Wait(rx) => rx,
+                Next::Wait(rx) => Waiter {
+                    rx: Some(rx),
+                    pool: self.clone(),
+                    key: key.clone(),
+                },
             };
+            let mut waiter = waiter;
             let handed = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, waiter).await {
+                Some(at) => match tokio::time::timeout_at(at, waiter.recv()).await {
                     Ok(r) => r,
                     Err(_) => {
                         return Err(
@@ -144,7 +197,7 @@ impl Pool {
                         );
                     }
                 },
-                None => waiter.await,
+                None => waiter.recv().await,
             };
             match handed {
                 Ok(Some(conn)) => return Ok(Checkout::Reused(self.pooled(key, Some(conn), true))),
@@ -168,6 +221,7 @@ impl Pool {
     /// or closed if enough are idle.
     fn checkin(&self, key: &Key, mut conn: ClientConn) {
         let mut hosts = self.lock();
+        self.sweep(&mut hosts);
         let Some(host) = hosts.get_mut(key) else {
             return;
         };
@@ -195,15 +249,28 @@ impl Pool {
         let mut hosts = self.lock();
         if let Some(host) = hosts.get_mut(key) {
             host.open = host.open.saturating_sub(1);
-            while let Some(waiter) = host.waiters.pop_front() {
-                if waiter.send(None).is_ok() {
-                    break;
-                }
-            }
+            wake_one(host);
             if host.open == 0 && host.idle.is_empty() && host.waiters.is_empty() {
                 hosts.remove(key);
             }
         }
+    }
+
+    /// Closes idle connections past their timeout, on every host, and
+    /// forgets hosts with nothing left: a client that moves on to other
+    /// origins does not keep the old ones' sockets.
+    fn sweep(&self, hosts: &mut HashMap<Key, Host>) {
+        let Some(timeout) = self.config.idle_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        hosts.retain(|_, host| {
+            let before = host.idle.len();
+            host.idle
+                .retain(|idle| now.duration_since(idle.since) < timeout);
+            host.open -= before - host.idle.len();
+            host.open > 0 || !host.waiters.is_empty()
+        });
     }
 }
 
