@@ -107,20 +107,12 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
         bail!("--proxy and --resolve come with the connect pipeline; not available yet");
     }
     let _ = args.http1_1;
-    let mut tls = TlsConnector::builder().alpn(["http/1.1"]).tls12(true);
-    if let Some(ca) = &args.cacert {
-        tls = tls.webpki_roots(false).add_ca_pem_file(ca);
-    }
-    for pin in &args.pin {
-        tls = tls.pin(*pin);
-    }
-    if args.insecure {
-        tls = if args.pin.is_empty() {
-            tls.danger_accept_invalid_certs(true)
-        } else {
-            tls.chain_validation(false)
-        };
-    }
+    let tls = crate::tls::trust(
+        TlsConnector::builder().alpn(["http/1.1"]).tls12(true),
+        args.cacert.as_deref(),
+        &args.pin,
+        args.insecure,
+    );
     let mut builder = Client::builder()
         .decompress(args.compressed)
         .tls(tls.build()?)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use tetsuo::tls::{ClientAuth, Identity, Pin, TlsAcceptor, TlsConnector};
+use tetsuo::tls::{ClientAuth, Identity, Pin, TlsAcceptor, TlsConnector, TlsConnectorBuilder};
 
 /// Server-side TLS flags.
 #[derive(Debug, Args, Clone)]
@@ -144,22 +144,36 @@ impl ClientTlsArgs {
             .tls12(self.tls12)
             .require_ocsp_staple(self.require_ocsp)
             .keylog_from_env(true);
-        if let Some(ca) = &self.cacert {
-            builder = builder.webpki_roots(false).add_ca_pem_file(ca);
-        }
-        for pin in &self.pin {
-            builder = builder.pin(*pin);
-        }
-        if self.insecure {
-            builder = if self.pin.is_empty() {
-                builder.danger_accept_invalid_certs(true)
-            } else {
-                builder.chain_validation(false)
-            };
-        }
+        builder = trust(builder, self.cacert.as_deref(), &self.pin, self.insecure);
         if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
             builder = builder.client_identity(Identity::from_pem_files(cert, key)?);
         }
         Ok(builder.build()?)
     }
+}
+
+/// How a client decides to trust the server, from the flags `connect` and
+/// `get` share: `--cacert` replaces the built-in roots, each `--pin` must
+/// match, and `--insecure` skips validation (with pins, the pins alone
+/// authenticate).
+pub(crate) fn trust(
+    mut builder: TlsConnectorBuilder,
+    cacert: Option<&std::path::Path>,
+    pins: &[Pin],
+    insecure: bool,
+) -> TlsConnectorBuilder {
+    if let Some(ca) = cacert {
+        builder = builder.webpki_roots(false).add_ca_pem_file(ca);
+    }
+    for pin in pins {
+        builder = builder.pin(*pin);
+    }
+    if insecure {
+        builder = if pins.is_empty() {
+            builder.danger_accept_invalid_certs(true)
+        } else {
+            builder.chain_validation(false)
+        };
+    }
+    builder
 }
