@@ -668,6 +668,11 @@ where
     /// Gives back the memory of empty buffers while the connection idles.
     fn release_buffers(&mut self) {
         self.released = true;
+        // The last service future (finished) waits in its box for the next
+        // request; an idle connection lets it go.
+        if self.exchange.is_none() {
+            self.service_future = None;
+        }
         // Between requests with nothing buffered the machine is in its
         // initial state: a new one is made when the next request arrives.
         // Otherwise (part of a pipelined head is buffered) it stays.
