@@ -689,3 +689,16 @@ async fn a_client_waiting_for_100_continue_is_not_timed_out_for_the_services_del
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn head_gets_the_length_of_the_get_and_no_body() {
+    let (addr, _handle) = start(Server::builder()).await;
+    let out = raw_exchange(
+        addr,
+        b"HEAD /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.contains("content-length: 13\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\n"), "no body after the head: {out}");
+}

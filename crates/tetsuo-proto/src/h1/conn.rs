@@ -773,8 +773,10 @@ impl Connection {
         } else if !switching && self.keep_alive && version == Version::HTTP_10 {
             add("connection", b"keep-alive");
         }
+        // A HEAD response may tell the length the GET would have had
+        // (RFC 9110 §9.3.2); 1xx, 204, 304 and switches say none.
         if let Some((_, digits)) = &length_field
-            && !no_body
+            && (!no_body || (method == Method::HEAD && !switching))
         {
             extra[extras_len] = ("content-length", digits);
             extras_len += 1;

@@ -496,7 +496,9 @@ where
         // (unless the service set them), not inserted into the map.
         let date = date::now();
         let extras = ResponseExtras {
-            length: if bodiless {
+            // HEAD: the length the GET would have (the service's body is
+            // not sent).
+            length: if bodiless && ex.method != Method::HEAD {
                 None
             } else {
                 body.size_hint().exact()
