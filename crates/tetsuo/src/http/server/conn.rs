@@ -118,7 +118,9 @@ pub(super) struct Driver<T, S: HttpService> {
     written: usize,
     flushed: bool,
     /// A request head the service was not ready for yet.
-    waiting_head: Option<RequestHead>,
+    /// Boxed: rare (a service applying backpressure), and a head is big to
+    /// keep inline in every connection.
+    waiting_head: Option<Box<RequestHead>>,
     exchange: Option<Exchange<S>>,
     /// The service's future for the current request. The box is kept and
     /// refilled (`Pin::set`) for the next request: no allocation each time.
@@ -319,17 +321,8 @@ where
         let mut progress = false;
         loop {
             if let Some(head) = self.waiting_head.take() {
-                match self.service.poll_ready(cx) {
-                    Poll::Pending => {
-                        self.waiting_head = Some(head);
-                        return progress;
-                    }
-                    Poll::Ready(Ok(())) => self.start_exchange(head),
-                    Poll::Ready(Err(e)) => {
-                        let e: super::BoxError = e.into();
-                        tracing::warn!(error = %e, "service not ready");
-                        self.answer_error(StatusCode::SERVICE_UNAVAILABLE);
-                    }
+                if !self.offer(*head, cx) {
+                    return progress;
                 }
                 progress = true;
                 continue;
@@ -346,7 +339,9 @@ where
             match event {
                 Event::Request(head) => {
                     self.head_started = None;
-                    self.waiting_head = Some(head);
+                    if !self.offer(head, cx) {
+                        return progress;
+                    }
                 }
                 Event::Data(data) => {
                     if let Some(ex) = &mut self.exchange {
@@ -368,6 +363,24 @@ where
                 _ => {}
             }
         }
+    }
+
+    /// Hands a request to the service once it is ready; false (the head
+    /// kept for later) while it is not.
+    fn offer(&mut self, head: RequestHead, cx: &mut Context<'_>) -> bool {
+        match self.service.poll_ready(cx) {
+            Poll::Pending => {
+                self.waiting_head = Some(Box::new(head));
+                return false;
+            }
+            Poll::Ready(Ok(())) => self.start_exchange(head),
+            Poll::Ready(Err(e)) => {
+                let e: super::BoxError = e.into();
+                tracing::warn!(error = %e, "service not ready");
+                self.answer_error(StatusCode::SERVICE_UNAVAILABLE);
+            }
+        }
+        true
     }
 
     fn start_exchange(&mut self, head: RequestHead) {
