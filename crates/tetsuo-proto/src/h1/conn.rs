@@ -211,7 +211,6 @@ enum Out {
 #[derive(Debug)]
 pub struct Connection {
     side: Side,
-    limits: Limits,
     parser: HeadParser,
     input: BytesMut,
     events: VecDeque<Event>,
@@ -247,8 +246,7 @@ impl Connection {
         };
         Connection {
             side,
-            parser: HeadParser::new(kind, limits.clone()),
-            limits,
+            parser: HeadParser::new(kind, limits),
             input: BytesMut::new(),
             events: VecDeque::new(),
             transmit: Vec::new(),
@@ -294,9 +292,12 @@ impl Connection {
             // The bytes belong to the new protocol: hand them there.
             Read::Upgraded => return Ok(0),
             // Enough is buffered to parse the next head once allowed.
-            Read::Paused | Read::AwaitSwitch => bytes
-                .len()
-                .min(self.limits.max_head.saturating_sub(self.input.len())),
+            Read::Paused | Read::AwaitSwitch => bytes.len().min(
+                self.parser
+                    .limits()
+                    .max_head
+                    .saturating_sub(self.input.len()),
+            ),
             _ => bytes.len(),
         };
         self.input.extend_from_slice(&bytes[..taken]);
@@ -515,7 +516,7 @@ impl Connection {
                 self.switch_requested = request.head.wants_upgrade() || method == Method::CONNECT;
                 self.request = Some((method, request.head.version()));
                 self.request_read = false;
-                let body = BodyDecoder::new(framing, &self.limits)?;
+                let body = BodyDecoder::new(framing, self.parser.limits())?;
                 self.events.push_back(Event::Request(request));
                 self.start_body(body);
             }
@@ -548,7 +549,7 @@ impl Connection {
                 if !response.head.keep_alive() || framing == Framing::CloseDelimited {
                     self.keep_alive = false;
                 }
-                let body = BodyDecoder::new(framing, &self.limits)?;
+                let body = BodyDecoder::new(framing, self.parser.limits())?;
                 self.events.push_back(Event::Response(response));
                 self.start_body(body);
             }

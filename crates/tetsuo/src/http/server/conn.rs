@@ -121,7 +121,10 @@ pub(super) struct Driver<T, S: HttpService> {
     /// Boxed: rare (a service applying backpressure), and a head is big to
     /// keep inline in every connection.
     waiting_head: Option<Box<RequestHead>>,
-    exchange: Option<Exchange<S>>,
+    /// Out of line (idle connections do not carry it); the box is kept in
+    /// `spare` between requests and refilled.
+    exchange: Option<Box<Exchange<S>>>,
+    spare: Option<Box<Exchange<S>>>,
     /// The service's future for the current request. The box is kept and
     /// refilled (`Pin::set`) for the next request: no allocation each time.
     service_future: Option<Pin<Box<tracing::instrument::Instrumented<S::Fut>>>>,
@@ -174,6 +177,7 @@ where
             flushed: true,
             waiting_head: None,
             exchange: None,
+            spare: None,
             service_future: None,
             served: 0,
             head_started: None,
@@ -429,7 +433,7 @@ where
             Some(boxed) => boxed.as_mut().set(fut),
             None => self.service_future = Some(Box::pin(fut)),
         }
-        self.exchange = Some(Exchange {
+        let exchange = Exchange {
             started: now,
             method,
             body_tx,
@@ -441,6 +445,13 @@ where
             window_start: now,
             window_bytes: 0,
             last_body_byte: now,
+        };
+        self.exchange = Some(match self.spare.take() {
+            Some(mut boxed) => {
+                *boxed = exchange;
+                boxed
+            }
+            None => Box::new(exchange),
         });
     }
 
@@ -596,14 +607,15 @@ where
 
     /// The response is complete.
     fn finish_exchange(&mut self) {
-        if let Some(ex) = self.exchange.take() {
+        if let Some(mut ex) = self.exchange.take() {
             let status = ex.status.unwrap_or(StatusCode::OK);
             stats::request_done(status, Some(ex.started.elapsed()));
-            // A service still reading the body sees it end early if the
-            // connection cannot continue; otherwise the pipe finishes as
-            // the remaining body arrives... but the exchange is over, so
-            // whatever arrives is discarded.
-            drop(ex.body_tx);
+            // The exchange is over: a service still reading the body sees
+            // it end early, and whatever more arrives is discarded.
+            ex.body_tx = None;
+            ex.upgrade_tx = None;
+            ex.response = ResponseState::Done;
+            self.spare = Some(ex);
         }
         self.served += 1;
         self.last_activity = Instant::now();
@@ -683,6 +695,7 @@ where
     /// Gives back the memory of empty buffers while the connection idles.
     fn release_buffers(&mut self) {
         self.released = true;
+        self.spare = None;
         // The last service future (finished) waits in its box for the next
         // request; an idle connection lets it go.
         if self.exchange.is_none() {
