@@ -702,3 +702,27 @@ async fn head_gets_the_length_of_the_get_and_no_body() {
     assert!(out.contains("content-length: 13\r\n"), "{out}");
     assert!(out.ends_with("\r\n\r\n"), "no body after the head: {out}");
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn the_end_of_a_drain_cuts_stalled_tls_handshakes() {
+    use support::pki::{Ca, Validity};
+    let ca = Ca::root("drain CA");
+    let acceptor = tetsuo::tls::TlsAcceptor::builder()
+        .identity(ca.server(&["localhost"], Validity::Current).identity())
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder()
+        .tls_handshake_timeout(Some(Duration::from_secs(30)))
+        .build();
+    let handle = server.handle();
+    tokio::spawn(async move { server.serve_tls(listener, acceptor, service_fn(app)).await });
+    // Connects and never says hello.
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let report = handle.shutdown(Duration::from_millis(200)).await;
+    assert_eq!(report.forced, 1);
+    assert!(report.elapsed < Duration::from_secs(5), "{report:?}");
+}

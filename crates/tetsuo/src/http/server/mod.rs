@@ -232,6 +232,7 @@ impl Builder {
                 config: self.config,
                 drain: CancellationToken::new(),
                 stopped: AtomicBool::new(false),
+                stop_token: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 refusing: AtomicUsize::new(0),
@@ -249,6 +250,9 @@ struct Shared {
     drain: CancellationToken,
     /// Set when the grace period ends: every connection closes.
     stopped: AtomicBool,
+    /// Cancelled at the same moment, for tasks that are not connection
+    /// drivers yet (TLS handshakes).
+    stop_token: CancellationToken,
     tracker: TaskTracker,
     draining: AtomicBool,
     /// Refusals in progress (see `Server::refuse`).
@@ -288,6 +292,7 @@ impl Shared {
     /// which comes now.
     fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
+        self.stop_token.cancel();
         self.wake_connections();
     }
 
@@ -432,13 +437,26 @@ impl Server {
             let service = service.clone();
             let timeout = shared.config.tls_handshake_timeout;
             self.shared.tracker.spawn(async move {
-                let handshake = acceptor.accept(stream);
-                let tls = match timeout {
-                    Some(t) => match tokio::time::timeout(t, handshake).await {
-                        Ok(r) => r,
-                        Err(_) => return,
-                    },
-                    None => handshake.await,
+                // The end of a drain's grace period cuts handshakes too.
+                let tls = {
+                    let handshake = acceptor.accept(stream);
+                    let mut bounded = pin!(async {
+                        match timeout {
+                            Some(t) => tokio::time::timeout(t, handshake).await.ok(),
+                            None => Some(handshake.await),
+                        }
+                    });
+                    let mut stopped = pin!(shared.stop_token.clone().cancelled_owned());
+                    poll_fn(|cx| {
+                        if stopped.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(None);
+                        }
+                        bounded.as_mut().poll(cx)
+                    })
+                    .await
+                };
+                let Some(tls) = tls else {
+                    return;
                 };
                 let Ok(tls) = tls else {
                     metrics::counter!("tetsuo_server_tls_handshake_failures_total").increment(1);
