@@ -62,16 +62,32 @@ pub fn encode_response_head(
 ) -> Result<(), EncodeError> {
     let start = dst.len();
     let result = (|| {
-        let reason = reason.or(status.canonical_reason()).unwrap_or("");
-        if !reason.bytes().all(|b| FIELD_VALUE[b as usize]) {
-            return Err(EncodeError::InvalidReason);
+        // The most common status lines, whole.
+        let line: Option<&[u8]> = match (reason, version, status.as_u16()) {
+            (None, Version::HTTP_11, 200) => Some(b"HTTP/1.1 200 OK\r\n"),
+            (None, Version::HTTP_11, 204) => Some(b"HTTP/1.1 204 No Content\r\n"),
+            (None, Version::HTTP_11, 304) => Some(b"HTTP/1.1 304 Not Modified\r\n"),
+            (None, Version::HTTP_11, 404) => Some(b"HTTP/1.1 404 Not Found\r\n"),
+            _ => None,
+        };
+        if let Some(line) = line {
+            dst.extend_from_slice(line);
+        } else {
+            // Canonical reasons are valid text; a caller's is checked.
+            let reason = match reason {
+                Some(r) if !r.bytes().all(|b| FIELD_VALUE[b as usize]) => {
+                    return Err(EncodeError::InvalidReason);
+                }
+                Some(r) => r,
+                None => status.canonical_reason().unwrap_or(""),
+            };
+            dst.extend_from_slice(version_bytes(version));
+            dst.push(b' ');
+            dst.extend_from_slice(status.as_str().as_bytes());
+            dst.push(b' ');
+            dst.extend_from_slice(reason.as_bytes());
+            dst.extend_from_slice(b"\r\n");
         }
-        dst.extend_from_slice(version_bytes(version));
-        dst.push(b' ');
-        dst.extend_from_slice(status.as_str().as_bytes());
-        dst.push(b' ');
-        dst.extend_from_slice(reason.as_bytes());
-        dst.extend_from_slice(b"\r\n");
         write_fields(dst, headers, extra)
     })();
     if result.is_err() {
