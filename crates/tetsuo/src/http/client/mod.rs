@@ -31,18 +31,21 @@
 mod conn;
 #[cfg(feature = "decompression")]
 mod decode;
+mod info;
 mod pool;
+mod request;
+
+pub use info::{ConnectionInfo, TlsSummary};
+pub use request::{RequestBuilder, Response};
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION, USER_AGENT};
 use http::uri::Scheme;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use tetsuo_proto::h1::Limits;
 use tokio::time::Instant;
 
@@ -612,193 +615,6 @@ impl Client {
         Err(Error::new(ErrorKind::Unsupported, "connect to")
             .with_name(key.host.clone())
             .with_detail("https needs the `tls` feature"))
-    }
-}
-
-/// How the connection behind a response was made: the story `tetsuo get
-/// -v` tells. Fresh connections carry the timings; a reused one says so.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ConnectionInfo {
-    /// The server's address.
-    pub remote_addr: SocketAddr,
-    /// Our end.
-    pub local_addr: Option<SocketAddr>,
-    /// What the host name resolved to.
-    pub resolved: Vec<SocketAddr>,
-    /// The connection served an earlier request.
-    pub reused: bool,
-    /// Time to resolve the name.
-    pub dns: Duration,
-    /// Time to connect (TCP).
-    pub connect: Duration,
-    /// The TLS session, for `https://`.
-    pub tls: Option<TlsSummary>,
-}
-
-/// What a TLS handshake settled (see [`ConnectionInfo`]).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct TlsSummary {
-    /// `TLSv1.3` or `TLSv1.2`.
-    pub version: String,
-    /// The ALPN protocol agreed, if any.
-    pub alpn: Option<Vec<u8>>,
-    /// The session was resumed.
-    pub resumed: bool,
-    /// The cipher suite.
-    pub cipher_suite: &'static str,
-    /// Time the handshake took.
-    pub handshake: Duration,
-}
-
-/// Builds one request; [`send`](RequestBuilder::send) sends it.
-#[must_use = "a request does nothing until sent"]
-pub struct RequestBuilder {
-    client: Client,
-    method: Method,
-    uri: Result<Uri>,
-    headers: HeaderMap,
-    body: Body,
-    timeout: Option<Duration>,
-}
-
-impl fmt::Debug for RequestBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestBuilder")
-            .field("method", &self.method)
-            .field("uri", &self.uri.as_ref().ok())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RequestBuilder {
-    /// Adds a header (an invalid name or value fails the request when
-    /// sent).
-    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        let parsed = HeaderName::from_bytes(name.as_ref().as_bytes())
-            .ok()
-            .zip(HeaderValue::from_str(value.as_ref()).ok());
-        match parsed {
-            Some((name, value)) => {
-                self.headers.append(name, value);
-            }
-            None => {
-                self.uri = Err(Error::new(ErrorKind::InvalidInput, "build a request")
-                    .with_detail(format!("invalid header {}", name.as_ref())));
-            }
-        }
-        self
-    }
-
-    /// Adds these headers.
-    pub fn headers(mut self, headers: HeaderMap) -> Self {
-        for (name, value) in &headers {
-            self.headers.append(name.clone(), value.clone());
-        }
-        self
-    }
-
-    /// `Authorization: Basic ...` for `user` and `password`.
-    pub fn basic_auth(self, user: &str, password: Option<&str>) -> Self {
-        use base64::Engine as _;
-        let credentials = format!("{user}:{}", password.unwrap_or(""));
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        self.header("authorization", format!("Basic {encoded}"))
-    }
-
-    /// `Authorization: Bearer TOKEN`.
-    pub fn bearer_auth(self, token: &str) -> Self {
-        self.header("authorization", format!("Bearer {token}"))
-    }
-
-    /// The body (anything `Body` converts from: bytes, strings, or
-    /// `Body::wrap` for a stream).
-    pub fn body(mut self, body: impl Into<Body>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// A timeout for this request, replacing the client's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Sends the request; resolves with the response head (the body is
-    /// read as it is consumed).
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future abandons the request; the connection it was
-    /// using is closed.
-    pub async fn send(self) -> Result<Response> {
-        let uri = self.uri?;
-        let timeout = self.timeout.or(self.client.inner.timeout);
-        self.client
-            .send(self.method, uri, self.headers, self.body, timeout)
-            .await
-    }
-}
-
-/// A response: status, headers, and a body read as it is consumed.
-#[derive(Debug)]
-pub struct Response {
-    inner: http::Response<Body>,
-    url: Uri,
-}
-
-impl Response {
-    /// The status code.
-    pub fn status(&self) -> StatusCode {
-        self.inner.status()
-    }
-
-    /// The HTTP version.
-    pub fn version(&self) -> Version {
-        self.inner.version()
-    }
-
-    /// The headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
-    }
-
-    /// The URL this response came from (after redirects).
-    pub fn url(&self) -> &Uri {
-        &self.url
-    }
-
-    /// How its connection was made (also in the `http::Response`'s
-    /// extensions).
-    pub fn connection_info(&self) -> Option<&ConnectionInfo> {
-        self.inner.extensions().get::<ConnectionInfo>()
-    }
-
-    /// The whole body.
-    pub async fn bytes(self) -> Result<Bytes> {
-        Ok(self.inner.into_body().collect().await?.to_bytes())
-    }
-
-    /// The whole body as text (UTF-8, invalid sequences replaced).
-    pub async fn text(self) -> Result<String> {
-        let bytes = self.bytes().await?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    }
-
-    /// The next chunk of the body; `None` at its end.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
-        while let Some(frame) = self.inner.body_mut().frame().await {
-            if let Ok(data) = frame?.into_data() {
-                return Ok(Some(data));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Into an `http::Response` (the body streams as an `http_body::Body`).
-    pub fn into_http(self) -> http::Response<Body> {
-        self.inner
     }
 }
 
