@@ -15,16 +15,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tetsuo_proto::h1::{
-    Connection, EncodeError, Event, Framing, RequestHead, ResponseExtras, Side, request_framing,
+    Connection, EncodeError, Event, Framing, RequestHead, ResponseExtras, request_framing,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
@@ -37,24 +36,21 @@ use crate::http::upgrade::{OnUpgrade, Upgraded};
 /// Response bytes waiting to be written past which the response body is
 /// not polled for more.
 const HIGH_WATER: usize = 64 * 1024;
-/// Largest single read.
-const READ_CHUNK: usize = 16 * 1024;
-/// How long, and how many bytes, a closing connection reads and discards
-/// so that the client sees the response rather than a reset.
-const LINGER_TIME: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 1 << 20;
 
 /// The connection's protocol machine, made if it was released.
 macro_rules! conn {
     ($driver:ident) => {
         $driver.conn.get_or_insert_with(|| {
-            Box::new(Connection::new(
-                Side::Server,
+            Box::new(tetsuo_proto::h1::Connection::new(
+                tetsuo_proto::h1::Side::Server,
                 $driver.shared.config.limits.clone(),
             ))
         })
     };
 }
+
+mod io;
+mod timers;
 
 /// How a connection ends.
 enum End {
@@ -210,7 +206,7 @@ where
             if let (End::Close, Some(io)) = (end, self.io.take()) {
                 // Boxed: the closing steps would otherwise add their state
                 // to every connection's task for its whole life.
-                Box::pin(close(io, !self.read_eof)).await;
+                Box::pin(io::close(io, !self.read_eof)).await;
             }
         }
     }
@@ -644,314 +640,6 @@ where
         let _ = conn!(self).send_response(StatusCode::CONTINUE, &HeaderMap::new());
         true
     }
-
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
-        let Some(io) = &mut self.io else {
-            return Err(End::Abort);
-        };
-        let mut progress = false;
-        while self.written < self.write_buf.len() {
-            match Pin::new(&mut *io).poll_write(cx, &self.write_buf[self.written..]) {
-                Poll::Ready(Ok(0)) => return Err(End::Abort),
-                Poll::Ready(Ok(n)) => {
-                    self.written += n;
-                    self.bytes_out += n as u64;
-                    self.flushed = false;
-                    self.write_deadline = None;
-                    progress = true;
-                }
-                Poll::Ready(Err(_)) => return Err(End::Abort),
-                Poll::Pending => {
-                    if self.write_deadline.is_none() {
-                        self.write_deadline =
-                            self.shared.config.write_timeout.map(|t| Instant::now() + t);
-                    }
-                    return Ok(progress);
-                }
-            }
-        }
-        if !self.write_buf.is_empty() {
-            // Keep a small buffer for the next response; give a large one back.
-            if self.write_buf.capacity() > 4 * HIGH_WATER {
-                self.write_buf = Vec::new();
-            } else {
-                self.write_buf.clear();
-            }
-            self.written = 0;
-        }
-        if !self.flushed {
-            match Pin::new(&mut *io).poll_flush(cx) {
-                Poll::Ready(Ok(())) => {
-                    self.flushed = true;
-                    progress = true;
-                }
-                Poll::Ready(Err(_)) => return Err(End::Abort),
-                Poll::Pending => {}
-            }
-        }
-        Ok(progress)
-    }
-
-    /// Gives back the memory of empty buffers while the connection idles.
-    fn release_buffers(&mut self) {
-        self.released = true;
-        self.spare = None;
-        // The last service future (finished) waits in its box for the next
-        // request; an idle connection lets it go.
-        if self.exchange.is_none() {
-            self.service_future = None;
-        }
-        // Between requests with nothing buffered the machine is in its
-        // initial state: a new one is made when the next request arrives.
-        // Otherwise (part of a pipelined head is buffered) it stays.
-        if self.conn.as_ref().is_some_and(|c| c.is_idle()) {
-            self.conn = None;
-        } else if let Some(conn) = &mut self.conn {
-            conn.release_buffers();
-        }
-        if self.write_buf.is_empty() {
-            self.write_buf = Vec::new();
-        }
-        if self.pending_input.is_empty() {
-            self.pending_input = BytesMut::new();
-        }
-    }
-
-    /// Gives the socket to whoever awaits the upgrade.
-    fn hand_over(&mut self) -> End {
-        let mut prefix = BytesMut::from(&self.upgraded.take().unwrap_or_default()[..]);
-        prefix.extend_from_slice(&self.pending_input);
-        let tx = self.exchange.take().and_then(|ex| ex.upgrade_tx);
-        match (tx, self.io.take()) {
-            (Some(tx), Some(io)) => {
-                stats::request_done(StatusCode::SWITCHING_PROTOCOLS, None);
-                // Nobody waiting: the connection is simply dropped.
-                let _ = tx.send(Upgraded::new(Box::new(io), prefix.freeze()));
-                End::Upgraded
-            }
-            _ => End::Abort,
-        }
-    }
-
-    fn wants_read(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.read_eof
-            || self.failed
-            || self.close_when_flushed
-            || self.upgraded.is_some()
-            || self.conn.as_ref().is_some_and(|c| c.is_upgraded())
-            || !self.pending_input.is_empty()
-            || self.waiting_head.is_some()
-        {
-            return false;
-        }
-        match self.exchange.as_ref().and_then(|ex| ex.body_tx.as_ref()) {
-            // Backpressure: read on once the service has consumed.
-            Some(tx) => tx.poll_room(cx).is_ready(),
-            None => true,
-        }
-    }
-
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
-        let mut progress = false;
-        if !self.pending_input.is_empty() && !self.failed {
-            match conn!(self).handle_input(&self.pending_input) {
-                Ok(n) => {
-                    self.pending_input.advance(n);
-                    if self.pending_input.is_empty() {
-                        // Give the memory back.
-                        self.pending_input = BytesMut::new();
-                    }
-                    progress |= n > 0;
-                }
-                Err(e) => {
-                    self.fail_input(e);
-                    return Ok(true);
-                }
-            }
-        }
-        if !self.wants_read(cx) {
-            return Ok(progress);
-        }
-        let Some(io) = &mut self.io else {
-            return Err(End::Abort);
-        };
-        // Uninitialised: zeroing 16 KiB per read costs more than the parse.
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut read_buf = ReadBuf::uninit(&mut buf);
-        match Pin::new(io).poll_read(cx, &mut read_buf) {
-            Poll::Pending => Ok(progress),
-            Poll::Ready(Err(_)) => Err(End::Abort),
-            Poll::Ready(Ok(())) => {
-                let bytes = read_buf.filled();
-                if bytes.is_empty() {
-                    self.read_eof = true;
-                    if let Err(e) = conn!(self).handle_eof() {
-                        self.fail_input(e);
-                    }
-                    return Ok(true);
-                }
-                self.bytes_in += bytes.len() as u64;
-                self.released = false;
-                if self.exchange.is_none() && self.head_started.is_none() {
-                    self.head_started = Some(Instant::now());
-                }
-                match conn!(self).handle_input(bytes) {
-                    Ok(n) => {
-                        if n < bytes.len() {
-                            self.pending_input.extend_from_slice(&bytes[n..]);
-                        }
-                    }
-                    Err(e) => self.fail_input(e),
-                }
-                Ok(true)
-            }
-        }
-    }
-
-    /// The client broke the protocol (the machine queued its answer), or
-    /// the connection ended mid-message: a service reading the body learns
-    /// why.
-    fn fail_input(&mut self, e: tetsuo_proto::h1::Error) {
-        self.failed = true;
-        tracing::debug!(error = %e, "bad input");
-        if let Some(tx) = self.exchange.as_mut().and_then(|ex| ex.body_tx.take()) {
-            tx.fail(crate::Error::h1("read the request body", e));
-        }
-    }
-
-    /// The timer that applies now, if any.
-    fn wanted_timer(&self) -> Option<(TimerKind, Instant)> {
-        if self.close_when_flushed || self.failed {
-            // Answered already (408, an error): only the write timeout
-            // still applies.
-            return None;
-        }
-        let config = &self.shared.config;
-        match &self.exchange {
-            None if self.waiting_head.is_some() => None,
-            None => match self.head_started {
-                Some(since) => config
-                    .header_read_timeout
-                    .map(|t| (TimerKind::Header, since + t)),
-                None => config
-                    .idle_timeout
-                    .map(|t| (TimerKind::Idle, self.last_activity + t)),
-            },
-            Some(ex) => {
-                ex.body_tx.as_ref()?;
-                let t = config.body_read_timeout?;
-                let since = if config.min_body_rate > 0 {
-                    ex.window_start
-                } else {
-                    ex.last_body_byte
-                };
-                Some((TimerKind::Body, since + t))
-            }
-        }
-    }
-
-    /// One tokio timer serves every deadline: the read timeouts, the write
-    /// timeout, and the release of idle buffers.
-    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
-        // A service that is slow to consume is not the client's fault.
-        if let Some(ex) = &mut self.exchange
-            && let Some(tx) = &ex.body_tx
-            && (ex.expect_continue || tx.poll_room(cx).is_pending() || tx.is_abandoned())
-        {
-            let now = Instant::now();
-            ex.last_body_byte = now;
-            ex.window_start = now;
-            ex.window_bytes = 0;
-        }
-        let read = self.wanted_timer();
-        let release =
-            (!self.released && self.is_idle()).then(|| self.last_activity + RELEASE_AFTER);
-        let next = [read.map(|(_, d)| d), self.write_deadline, release]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(next) = next else {
-            return Ok(false);
-        };
-        if self.armed.is_none_or(|armed| next < armed) {
-            self.timer.as_mut().reset(next);
-            self.armed = Some(next);
-        }
-        if self.timer.as_mut().poll(cx).is_pending() {
-            return Ok(false);
-        }
-        self.armed = None;
-        let now = Instant::now();
-        if self.write_deadline.is_some_and(|d| d <= now) {
-            tracing::debug!("write timeout");
-            return Err(End::Abort);
-        }
-        if release.is_some_and(|d| d <= now) {
-            self.release_buffers();
-        }
-        let Some((kind, _)) = read.filter(|(_, d)| *d <= now) else {
-            // Fired for a deadline that has since moved, or only released
-            // buffers: the next round arms the timer again.
-            return Ok(true);
-        };
-        match kind {
-            TimerKind::Idle => {
-                tracing::debug!("idle timeout");
-                self.close_when_flushed = true;
-            }
-            TimerKind::Header => {
-                tracing::debug!("header read timeout");
-                metrics::counter!("tetsuo_server_timeouts_total", "kind" => "header").increment(1);
-                self.write_buf.extend_from_slice(REQUEST_TIMEOUT);
-                self.close_when_flushed = true;
-            }
-            TimerKind::Body => {
-                let config = &self.shared.config;
-                if let Some(ex) = &mut self.exchange
-                    && config.min_body_rate > 0
-                    && let Some(t) = config.body_read_timeout
-                    && ex.window_bytes >= config.min_body_rate.saturating_mul(t.as_secs().max(1))
-                {
-                    // Fast enough over this window: start the next one.
-                    ex.window_start = Instant::now();
-                    ex.window_bytes = 0;
-                    return Ok(true);
-                }
-                tracing::debug!("body read timeout");
-                metrics::counter!("tetsuo_server_timeouts_total", "kind" => "body").increment(1);
-                let answered = self
-                    .exchange
-                    .as_ref()
-                    .is_some_and(|ex| !matches!(ex.response, ResponseState::Waiting));
-                if answered {
-                    return Err(End::Abort);
-                }
-                self.answer_error(StatusCode::REQUEST_TIMEOUT);
-            }
-        }
-        Ok(true)
-    }
-}
-
-/// Shuts the write side down and, unless the client already finished
-/// sending, reads and discards what it still sends for a moment (lingering
-/// close), so that the kernel does not answer it with a reset that could
-/// destroy the response in flight.
-async fn close<T: AsyncRead + AsyncWrite + Unpin>(mut io: T, linger: bool) {
-    let _ = tokio::time::timeout(LINGER_TIME, io.shutdown()).await;
-    if linger {
-        let _ = tokio::time::timeout(LINGER_TIME, async {
-            let mut buf = vec![0u8; 4096];
-            let mut total = 0;
-            while let Ok(n) = io.read(&mut buf).await {
-                total += n;
-                if n == 0 || total > LINGER_BYTES {
-                    break;
-                }
-            }
-        })
-        .await;
-    }
 }
 
 impl<T, S: HttpService> Drop for Driver<T, S> {
@@ -961,15 +649,6 @@ impl<T, S: HttpService> Drop for Driver<T, S> {
         }
     }
 }
-
-/// How long a connection stays idle before it gives its buffers back.
-/// Busy keep-alive connections keep theirs (no allocation per request);
-/// thousands of idle ones hold little each.
-const RELEASE_AFTER: Duration = Duration::from_millis(50);
-
-/// What a client that is too slow to send its head gets before the close.
-const REQUEST_TIMEOUT: &[u8] =
-    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 /// Ends the outgoing message; a message its head already ended (an empty
 /// or bodiless response) is fine.
