@@ -223,13 +223,7 @@ impl Server {
         listener: tokio::net::TcpListener,
         service: S,
     ) -> Result<()> {
-        loop {
-            let Some(accepted) = self.until_drain(listener.accept()).await else {
-                return Ok(());
-            };
-            let Some((stream, peer)) = self.accepted(accepted).await else {
-                continue;
-            };
+        while let Some((stream, peer)) = self.next_accepted(|| listener.accept()).await {
             let _ = stream.set_nodelay(true);
             match self.admit(Some(peer.ip())) {
                 Admission::Admitted(permit) => {
@@ -238,6 +232,7 @@ impl Server {
                 Admission::Refused => self.refuse(stream),
             }
         }
+        Ok(())
     }
 
     /// Accepts TLS connections on a TCP listener: the handshake runs in the
@@ -255,13 +250,7 @@ impl Server {
         acceptor: crate::tls::TlsAcceptor,
         service: S,
     ) -> Result<()> {
-        loop {
-            let Some(accepted) = self.until_drain(listener.accept()).await else {
-                return Ok(());
-            };
-            let Some((stream, peer)) = self.accepted(accepted).await else {
-                continue;
-            };
+        while let Some((stream, peer)) = self.next_accepted(|| listener.accept()).await {
             let _ = stream.set_nodelay(true);
             let Admission::Admitted(permit) = self.admit(Some(peer.ip())) else {
                 continue;
@@ -299,6 +288,7 @@ impl Server {
                 run_connection(shared, tls, Some(peer), service, Some(permit)).await;
             });
         }
+        Ok(())
     }
 
     /// Accepts connections on a Unix stream listener (no per-IP limits
@@ -313,13 +303,7 @@ impl Server {
         listener: tokio::net::UnixListener,
         service: S,
     ) -> Result<()> {
-        loop {
-            let Some(accepted) = self.until_drain(listener.accept()).await else {
-                return Ok(());
-            };
-            let Some((stream, _)) = self.accepted(accepted).await else {
-                continue;
-            };
+        while let Some((stream, _)) = self.next_accepted(|| listener.accept()).await {
             match self.admit(None) {
                 Admission::Admitted(permit) => {
                     self.spawn(stream, None, service.clone(), Some(permit))
@@ -327,6 +311,7 @@ impl Server {
                 Admission::Refused => self.refuse(stream),
             }
         }
+        Ok(())
     }
 
     /// Thread-per-core serving: binds `threads` TCP listeners on the
@@ -425,16 +410,22 @@ impl Server {
         .await
     }
 
-    /// An accepted connection, or after an accept error (out of file
-    /// descriptors, ...) a short pause instead of a spin.
-    async fn accepted<T>(&self, accepted: std::io::Result<T>) -> Option<T> {
-        match accepted {
-            Ok(accepted) => Some(accepted),
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                self.until_drain(tokio::time::sleep(Duration::from_millis(50)))
-                    .await;
-                None
+    /// The next accepted connection, or `None` once the server drains.
+    /// An accept error (out of file descriptors, ...) is logged and
+    /// followed by a short pause instead of a spin.
+    async fn next_accepted<T, F, Fut>(&self, mut accept: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::io::Result<T>>,
+    {
+        loop {
+            match self.until_drain(accept()).await? {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    self.until_drain(tokio::time::sleep(Duration::from_millis(50)))
+                        .await?;
+                }
             }
         }
     }
