@@ -118,6 +118,15 @@ async fn gets_and_posts_reusing_one_connection() {
         .unwrap();
     let expected: String = (0..20).map(|i| format!("{i},")).collect();
     assert_eq!(res.text().await.unwrap(), expected);
+    // HEAD: the length the GET would have, and no body; the connection
+    // stays in step (it serves the count below).
+    let res = client
+        .request(http::Method::HEAD, format!("http://{addr}/hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-length"], "13");
+    assert!(res.bytes().await.unwrap().is_empty());
     assert_eq!(
         handle.open_connections(),
         1,

@@ -469,10 +469,17 @@ impl Client {
                 },
             };
             match conn
-                .send(method, &target, &mut headers.clone(), this_body, deadline)
+                .send(method, &target, &mut headers, this_body, deadline)
                 .await
             {
                 Ok(head) => {
+                    // The parser's framing decision, not the header again
+                    // (a HEAD or 304 answer declares a length it never sends).
+                    let size = match tetsuo_proto::h1::response_framing(head.head(), method) {
+                        tetsuo_proto::h1::Framing::Length(n) => http_body::SizeHint::with_exact(n),
+                        tetsuo_proto::h1::Framing::Empty => http_body::SizeHint::with_exact(0),
+                        _ => http_body::SizeHint::default(),
+                    };
                     let parts = head.to_parts().map_err(|e| {
                         Error::new(ErrorKind::Protocol, "read a response").with_source(e)
                     })?;
@@ -489,7 +496,6 @@ impl Client {
                             response.extensions_mut().insert(on_upgrade);
                         }
                     } else {
-                        let size = content_length(response.headers());
                         let body = Body::wrap(ResponseBody::new(
                             pooled,
                             size,
@@ -671,15 +677,4 @@ fn idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
     )
-}
-
-fn content_length(headers: &HeaderMap) -> http_body::SizeHint {
-    headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .map_or_else(
-            http_body::SizeHint::default,
-            http_body::SizeHint::with_exact,
-        )
 }
