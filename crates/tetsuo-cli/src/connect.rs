@@ -2,7 +2,6 @@
 //! stdout.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -31,10 +30,7 @@ pub(crate) struct ConnectArgs {
 /// the sending side is shut down (a TCP half-close) and output continues
 /// until the peer closes.
 pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
-    let timeout = Duration::try_from_secs_f64(args.connect_timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .context("--connect-timeout must be a positive number of seconds")?;
+    let timeout = crate::positive_secs(args.connect_timeout, "--connect-timeout")?;
     let addrs = resolve(&args.target).await?;
     if args.verbose {
         let list: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();

@@ -10,6 +10,8 @@ use tetsuo::http::client::{Client, ConnectionInfo, RedirectPolicy};
 use tetsuo::tls::{Pin, TlsConnector};
 use tokio::io::AsyncWriteExt;
 
+use crate::positive_secs;
+
 /// Arguments of `tetsuo get`.
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
@@ -92,13 +94,6 @@ impl std::fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-fn secs(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .with_context(|| format!("{flag} must be a positive number of seconds"))
-}
-
 pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
     if args.http2 {
         bail!("--http2: HTTP/2 is not available yet (HTTP/1.1 only)");
@@ -116,14 +111,17 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
     let mut builder = Client::builder()
         .decompress(args.compressed)
         .tls(tls.build()?)
-        .connect_timeout(Some(secs(args.connect_timeout, "--connect-timeout")?))
+        .connect_timeout(Some(positive_secs(
+            args.connect_timeout,
+            "--connect-timeout",
+        )?))
         .redirect(if args.location {
             RedirectPolicy::default()
         } else {
             RedirectPolicy::none()
         });
     if let Some(t) = args.max_time {
-        builder = builder.timeout(secs(t, "--max-time")?);
+        builder = builder.timeout(positive_secs(t, "--max-time")?);
     }
     let client = builder.build()?;
 

@@ -69,6 +69,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A flag's positive number of seconds as a duration.
+fn positive_secs(value: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
+    use anyhow::Context;
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds"))
+}
+
 /// Prints one line to stderr and picks an exit code (curl's where one fits:
 /// 6 = could not resolve, 7 = could not connect, 28 = timed out, 35 = TLS
 /// handshake failed, 60 = server certificate not accepted, 90 = pin

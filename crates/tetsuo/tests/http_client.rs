@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use support::IterStream;
 use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{Handle, Server};
 use tetsuo::http::{Body, service_fn};
@@ -110,7 +111,7 @@ async fn gets_and_posts_reusing_one_connection() {
         .collect();
     let res = client
         .post(format!("http://{addr}/echo"))
-        .body(Body::wrap(http_body_util::StreamBody::new(Iter(
+        .body(Body::wrap(http_body_util::StreamBody::new(IterStream(
             chunks.into_iter(),
         ))))
         .send()
@@ -132,19 +133,6 @@ async fn gets_and_posts_reusing_one_connection() {
         1,
         "one pooled connection served all"
     );
-}
-
-/// A stream over an iterator.
-struct Iter<I>(I);
-
-impl<I: Iterator + Unpin> futures_core::Stream for Iter<I> {
-    type Item = I::Item;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<I::Item>> {
-        std::task::Poll::Ready(self.0.next())
-    }
 }
 
 #[tokio::test]

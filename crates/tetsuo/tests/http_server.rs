@@ -11,6 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use support::IterStream;
 use tetsuo::http::server::{Builder, ClientAddr, Handle, Server};
 use tetsuo::http::{Body, service_fn, upgrade};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,28 +133,13 @@ async fn hyper_client_posts_fixed_and_streamed_bodies_to_echo() {
         .collect();
     let client = Client::builder(TokioExecutor::new()).build_http();
     let req = Request::post(format!("http://{addr}/echo"))
-        .body(StreamBody::new(futures_stream(chunks)))
+        .body(StreamBody::new(IterStream(chunks.into_iter())))
         .unwrap();
     let res = client.request(req).await.unwrap();
     assert_eq!(res.headers()["transfer-encoding"], "chunked");
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let expected: String = (0..50).map(|i| format!("chunk {i};")).collect();
     assert_eq!(body, expected);
-}
-
-/// A stream over a vector, without depending on futures-util.
-fn futures_stream<T: Unpin>(items: Vec<T>) -> impl futures_core::Stream<Item = T> + Unpin {
-    struct Iter<T>(std::vec::IntoIter<T>);
-    impl<T: Unpin> futures_core::Stream for Iter<T> {
-        type Item = T;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<T>> {
-            std::task::Poll::Ready(self.0.next())
-        }
-    }
-    Iter(items.into_iter())
 }
 
 #[tokio::test]
@@ -475,19 +461,6 @@ async fn a_1_gib_body_streams_through_echo_in_constant_memory() {
     // Client, server and their buffers: a few MiB, never the body.
     eprintln!("peak RSS grew by {grown} KiB");
     assert!(grown < 64 * 1024, "peak RSS grew by {grown} KiB");
-}
-
-/// A stream over any iterator.
-struct IterStream<I>(I);
-
-impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
-    type Item = I::Item;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<I::Item>> {
-        std::task::Poll::Ready(self.0.next())
-    }
 }
 
 /// One HTTP/1.1 request over any stream with hyper's connection-level

@@ -49,3 +49,17 @@ pub fn unanswering_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream
     }
     panic!("accept queue never filled");
 }
+
+/// A stream over any iterator (for streamed bodies, without futures-util).
+pub struct IterStream<I>(pub I);
+
+impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
+    type Item = I::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+}
