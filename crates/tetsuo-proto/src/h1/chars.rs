@@ -223,6 +223,7 @@ mod sse2 {
 
     #[inline(always)]
     fn load(block: &[u8]) -> m128i {
+        // Every caller passes `s.get(i..i + 16)`: exactly sixteen bytes.
         let bytes: &[u8; 16] = block.try_into().expect("sixteen bytes");
         load_unaligned_m128i(bytes)
     }
