@@ -17,9 +17,10 @@
 //!   encoder and a connection state machine.
 //! - [`rate`]: a token bucket that is told the time (per-IP connection
 //!   rates, pool connection rates).
+//! - [`connect`]: the connect pipeline's decisions — Happy Eyeballs v2,
+//!   backoff with jitter, a circuit breaker.
 //!
-//! HPACK and HTTP/2, WebSocket, SOCKS and the connect pipeline's pure logic
-//! follow, one issue at a time.
+//! HPACK and HTTP/2 and WebSocket follow, one issue at a time.
 //!
 //! # Example
 //!
@@ -38,5 +39,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod connect;
 pub mod h1;
 pub mod rate;
