@@ -19,6 +19,8 @@
 //!   rates, pool connection rates).
 //! - [`connect`]: the connect pipeline's decisions — Happy Eyeballs v2,
 //!   backoff with jitter, a circuit breaker.
+//! - [`socks`]: SOCKS4, SOCKS4a and SOCKS5 client and server handshakes.
+//! - [`tunnel`]: the HTTP CONNECT request and reply of an HTTP proxy.
 //!
 //! HPACK and HTTP/2 and WebSocket follow, one issue at a time.
 //!
@@ -42,3 +44,5 @@
 pub mod connect;
 pub mod h1;
 pub mod rate;
+pub mod socks;
+pub mod tunnel;
