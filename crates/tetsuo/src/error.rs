@@ -48,6 +48,9 @@ pub enum ErrorKind {
     Proxy,
     /// The peer broke a protocol.
     Protocol,
+    /// A circuit breaker refused the call: the target failed too often
+    /// recently; it is tried again after a cool-down.
+    CircuitOpen,
 }
 
 impl ErrorKind {
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Tls => "TLS error",
             ErrorKind::Proxy => "proxy error",
             ErrorKind::Protocol => "protocol error",
+            ErrorKind::CircuitOpen => "circuit open: the target failed too often recently",
         }
     }
 }
@@ -278,6 +282,20 @@ impl Error {
     /// [`ErrorKind::Timeout`] of a handshake that ran out of time).
     pub fn tls_cause(&self) -> Option<TlsCause> {
         self.inner.tls_cause
+    }
+
+    /// The status an HTTP proxy answered when it refused a CONNECT (407
+    /// when it wants credentials), for errors of kind [`ErrorKind::Proxy`].
+    #[cfg(feature = "connect")]
+    pub fn proxy_status(&self) -> Option<http::StatusCode> {
+        crate::proxy::refused_status(self.inner.source.as_deref()?)
+    }
+
+    /// The SOCKS failure (a refusal code, a rejected password, a malformed
+    /// reply), for errors of kind [`ErrorKind::Proxy`].
+    #[cfg(feature = "connect")]
+    pub fn socks_error(&self) -> Option<tetsuo_proto::socks::Error> {
+        crate::proxy::socks_error(self.inner.source.as_deref()?)
     }
 
     /// The broad class of this error.

@@ -13,6 +13,10 @@
 //!   credentials, timeouts and deadlines.
 //! - [`tls`] (feature `tls`, on by default): TLS clients and servers on
 //!   rustls with SNI, ALPN, resumption, OCSP stapling, mTLS and pinning.
+//! - [`connect`] (feature `connect`, on by default): the connect
+//!   pipeline — [`dns`] resolution, Happy Eyeballs v2, [`proxy`] hops
+//!   (SOCKS4/4a/5, HTTP CONNECT), TLS, backoff, retries, circuit breakers,
+//!   reconnection.
 //! - [`http`] (feature `http`, on by default): the HTTP/1.1 server and
 //!   client.
 //! - [`blocking`]: the same for code without an async runtime.
@@ -52,6 +56,10 @@
 //!
 //! - `http` (default): the [`http`] module (server, client, `Body`) and the
 //!   blocking client.
+//! - `connect` (default, implied by `http`): [`connect`], [`dns`] and
+//!   [`proxy`].
+//! - `dns-hickory`: [`dns::HickoryResolver`], a caching DNS client;
+//!   `dns-over-tls` and `dns-over-https` add those transports.
 //! - `decompression`: the HTTP client decodes gzip, deflate and br bodies
 //!   (flate2, brotli-decompressor).
 //! - `tls` (default): the [`tls`] module (rustls with the ring provider).
@@ -61,10 +69,16 @@
 //! The socket layer is always built.
 
 pub mod blocking;
+#[cfg(feature = "connect")]
+pub mod connect;
+#[cfg(feature = "connect")]
+pub mod dns;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+#[cfg(feature = "connect")]
+pub mod proxy;
 #[cfg(feature = "tls")]
 pub mod tls;
 

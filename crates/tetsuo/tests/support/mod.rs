@@ -31,8 +31,15 @@ pub fn effective_ids() -> (u32, u32) {
 /// connect to it can only time out. Returns the listener (keep it alive), the
 /// queued connections (keep them too) and its address.
 pub fn unanswering_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
+    unanswering_listener_at("127.0.0.1:0".parse().unwrap())
+}
+
+/// [`unanswering_listener`] bound to `addr`.
+pub fn unanswering_listener_at(
+    addr: SocketAddr,
+) -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
     use std::time::Duration;
-    let listener = tetsuo::net::TcpListenerBuilder::new("127.0.0.1:0".parse().unwrap())
+    let listener = tetsuo::net::TcpListenerBuilder::new(addr)
         .backlog(0)
         .bind_blocking()
         .unwrap();
