@@ -488,3 +488,55 @@ async fn a_waiter_cancelled_after_being_handed_a_connection_passes_it_on() {
     .expect("the place was leaked: the next request waits forever");
     assert_eq!(c, "slow");
 }
+
+#[tokio::test]
+async fn through_a_socks_proxy_and_pinned_addresses() {
+    let (addr, _handle) = start_app(Arc::default(), Server::builder()).await;
+    let socks = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socks_addr = socks.local_addr().unwrap();
+    tokio::spawn(async move {
+        tetsuo::proxy::SocksServer::builder()
+            .auth("u", "p")
+            .build()
+            .serve(socks)
+            .await
+    });
+    // "app.test" resolves nowhere but through the override; the proxy
+    // receives the address (socks5, not socks5h).
+    let mut overrides = tetsuo::dns::Overrides::new();
+    overrides.insert("app.test", addr.port(), vec![addr.ip()]);
+    let proxy = tetsuo::proxy::Proxy::parse(&format!("socks5h://u:p@{socks_addr}")).unwrap();
+    let client = Client::builder()
+        .proxies(tetsuo::proxy::Proxies::chain([proxy]))
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("http://localhost:{}/hello", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    let info = res.connection_info().unwrap().clone();
+    assert_eq!(res.text().await.unwrap(), "Hello, World!");
+    assert_eq!(info.remote_addr, socks_addr);
+    assert_eq!(info.proxies, [format!("socks5h://u:***@{socks_addr}")]);
+    // The second request reuses the tunnelled connection.
+    let res = client
+        .get(format!("http://localhost:{}/hello", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.connection_info().unwrap().reused);
+
+    let direct = Client::builder()
+        .no_proxy()
+        .overrides(overrides)
+        .build()
+        .unwrap();
+    let res = direct
+        .get(format!("http://app.test:{}/hello", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.connection_info().unwrap().remote_addr, addr);
+    assert_eq!(res.text().await.unwrap(), "Hello, World!");
+}

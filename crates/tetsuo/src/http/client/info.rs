@@ -1,41 +1,48 @@
 //! How the connection behind a response was made: [`ConnectionInfo`].
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::connect::ConnectInfo;
 
 /// How the connection behind a response was made: the story `tetsuo get
-/// -v` tells. Fresh connections carry the timings; a reused one says so.
+/// -v` tells. It dereferences to the connect pipeline's [`ConnectInfo`]
+/// (addresses resolved and tried, proxies, TLS, timings); a reused
+/// connection says so and keeps the story of when it was made.
+///
+/// ```no_run
+/// # async fn demo() -> tetsuo::Result<()> {
+/// let res = tetsuo::http::client::Client::new().get("https://example.com/").send().await?;
+/// let info = res.connection_info().unwrap();
+/// println!("{} via {:?} in {:?}, reused: {}", info.remote_addr, info.proxies, info.total, info.reused);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
-    /// The server's address.
-    pub remote_addr: SocketAddr,
-    /// Our end.
-    pub local_addr: Option<SocketAddr>,
-    /// What the host name resolved to.
-    pub resolved: Vec<SocketAddr>,
     /// The connection served an earlier request.
     pub reused: bool,
-    /// Time to resolve the name.
-    pub dns: Duration,
-    /// Time to connect (TCP).
-    pub connect: Duration,
-    /// The TLS session, for `https://`.
-    pub tls: Option<TlsSummary>,
+    details: Arc<ConnectInfo>,
 }
 
-/// What a TLS handshake settled (see [`ConnectionInfo`]).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct TlsSummary {
-    /// `TLSv1.3` or `TLSv1.2`.
-    pub version: String,
-    /// The ALPN protocol agreed, if any.
-    pub alpn: Option<Vec<u8>>,
-    /// The session was resumed.
-    pub resumed: bool,
-    /// The cipher suite.
-    pub cipher_suite: &'static str,
-    /// Time the handshake took.
-    pub handshake: Duration,
+impl ConnectionInfo {
+    pub(crate) fn new(details: ConnectInfo) -> ConnectionInfo {
+        ConnectionInfo {
+            reused: false,
+            details: Arc::new(details),
+        }
+    }
+
+    /// How the connection was made.
+    pub fn details(&self) -> &ConnectInfo {
+        &self.details
+    }
+}
+
+impl Deref for ConnectionInfo {
+    type Target = ConnectInfo;
+
+    fn deref(&self) -> &ConnectInfo {
+        &self.details
+    }
 }

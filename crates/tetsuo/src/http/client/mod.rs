@@ -24,9 +24,11 @@
 //! arrived is sent once more on a fresh connection, if its method is
 //! idempotent and its body can be sent again.
 //!
-//! Names are resolved with the system resolver and addresses tried in
-//! order; Happy Eyeballs, proxies and the DNS cache come with the connect
-//! pipeline.
+//! Connections are made by the connect pipeline
+//! ([`Connector`](crate::connect::Connector)): the resolver of your choice,
+//! Happy Eyeballs v2 over every address, proxies (by default those of the
+//! environment: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), then
+//! TLS for `https://`.
 
 mod conn;
 #[cfg(feature = "decompression")]
@@ -35,11 +37,11 @@ mod info;
 mod pool;
 mod request;
 
-pub use info::{ConnectionInfo, TlsSummary};
+pub use crate::connect::TlsSummary;
+pub use info::ConnectionInfo;
 pub use request::{RequestBuilder, Response};
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +53,10 @@ use tokio::time::Instant;
 
 use self::conn::{ClientConn, ResponseBody, SendError};
 use self::pool::{Checkout, Key, Pool, PoolConfig};
+use crate::connect::{Connector, HappyEyeballsConfig, Target};
+use crate::dns::{Overrides, Resolve};
 use crate::http::Body;
-use crate::net::TcpConnector;
+use crate::proxy::Proxies;
 use crate::{Error, ErrorKind, Result};
 
 /// What redirects a client follows.
@@ -96,6 +100,10 @@ pub struct ClientBuilder {
     tls: Option<crate::tls::TlsConnector>,
     #[cfg(feature = "decompression")]
     decompress: bool,
+    resolver: Option<Arc<dyn Resolve>>,
+    overrides: Overrides,
+    proxies: Option<Proxies>,
+    happy_eyeballs: Option<HappyEyeballsConfig>,
 }
 
 impl Default for ClientBuilder {
@@ -122,6 +130,10 @@ impl Default for ClientBuilder {
             tls: None,
             #[cfg(feature = "decompression")]
             decompress: true,
+            resolver: None,
+            overrides: Overrides::new(),
+            proxies: None,
+            happy_eyeballs: None,
         }
     }
 }
@@ -154,7 +166,39 @@ impl ClientBuilder {
         self
     }
 
-    /// Longest TCP connect (default 30 s).
+    /// Resolves names with `resolver` (default: the system's).
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Pins `host:port` to fixed addresses (curl's `--resolve`); they take
+    /// part in Happy Eyeballs.
+    pub fn overrides(mut self, overrides: Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The proxies to use (default: [`Proxies::from_env`]; an invalid
+    /// proxy variable makes [`build`](Self::build) fail).
+    pub fn proxies(mut self, proxies: Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
+    /// Connect directly, ignoring proxy variables.
+    pub fn no_proxy(self) -> Self {
+        self.proxies(Proxies::none())
+    }
+
+    /// Happy Eyeballs tunables (default: RFC 8305's).
+    pub fn happy_eyeballs(mut self, config: HappyEyeballsConfig) -> Self {
+        self.happy_eyeballs = Some(config);
+        self
+    }
+
+    /// Longest time to resolve and connect TCP to the first hop (default
+    /// 30 s).
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connect_timeout = timeout;
         self
@@ -221,14 +265,29 @@ impl ClientBuilder {
                 .build()
                 .ok(),
         };
+        let proxies = match self.proxies {
+            Some(p) => p,
+            None => Proxies::from_env()?,
+        };
+        let mut connector = Connector::builder()
+            .overrides(self.overrides)
+            .proxies(proxies)
+            .connect_timeout(self.connect_timeout);
+        if let Some(resolver) = self.resolver {
+            connector = connector.resolver(resolver);
+        }
+        if let Some(config) = self.happy_eyeballs {
+            connector = connector.happy_eyeballs(config);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &tls {
+            connector = connector.tls(tls.clone());
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 pool: Pool::new(self.pool),
                 pool_wait: self.pool_wait,
-                connector: match self.connect_timeout {
-                    Some(t) => TcpConnector::new().nodelay(true).connect_timeout(t),
-                    None => TcpConnector::new().nodelay(true),
-                },
+                connector: connector.build(),
                 timeout: self.timeout,
                 read_timeout: self.read_timeout,
                 redirect: self.redirect,
@@ -246,7 +305,7 @@ impl ClientBuilder {
 struct Inner {
     pool: Pool,
     pool_wait: Option<Duration>,
-    connector: TcpConnector,
+    connector: Connector,
     timeout: Option<Duration>,
     read_timeout: Option<Duration>,
     redirect: RedirectPolicy,
@@ -453,14 +512,7 @@ impl Client {
                 return Err(Error::new(ErrorKind::Closed, "send a request"));
             };
             let mut info = conn.info.clone();
-            if reused {
-                info.reused = true;
-                info.dns = Duration::ZERO;
-                info.connect = Duration::ZERO;
-                if let Some(tls) = &mut info.tls {
-                    tls.handshake = Duration::ZERO;
-                }
-            }
+            info.reused = reused;
             let this_body = match body.take() {
                 Some(b) => b,
                 None => match retry_body.as_ref().and_then(Body::try_clone) {
@@ -532,95 +584,34 @@ impl Client {
     }
 
     async fn connect(&self, key: &Key, deadline: Option<Instant>) -> Result<ClientConn> {
-        let connect = async {
-            let started = Instant::now();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((key.host.as_str(), key.port))
-                .await
-                .map_err(|e| {
-                    Error::new(ErrorKind::Dns, "resolve")
-                        .with_name(key.host.clone())
-                        .with_source(e)
-                })?
-                .collect();
-            let dns = started.elapsed();
-            let mut last = None;
-            for addr in &resolved {
-                let connect_started = Instant::now();
-                match self.inner.connector.connect(*addr).await {
-                    Ok(stream) => {
-                        let mut info = ConnectionInfo {
-                            remote_addr: *addr,
-                            local_addr: stream.local_addr().ok(),
-                            resolved: resolved.clone(),
-                            reused: false,
-                            dns,
-                            connect: connect_started.elapsed(),
-                            tls: None,
-                        };
-                        let io: Box<dyn crate::http::upgrade::Io> = if key.https {
-                            let tls_started = Instant::now();
-                            let (io, mut tls) = self.tls_wrap(key, stream).await?;
-                            tls.handshake = tls_started.elapsed();
-                            info.tls = Some(tls);
-                            io
-                        } else {
-                            Box::new(stream)
-                        };
-                        return Ok(ClientConn::new(io, self.inner.limits.clone(), info));
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.unwrap_or_else(|| {
-                Error::new(ErrorKind::Dns, "resolve")
-                    .with_name(key.host.clone())
-                    .with_detail("no addresses")
-            }))
-        };
-        match deadline {
+        if key.https && !cfg!(feature = "tls") {
+            return Err(Error::new(ErrorKind::Unsupported, "connect to")
+                .with_name(key.host.clone())
+                .with_detail("https needs the `tls` feature"));
+        }
+        #[cfg(feature = "tls")]
+        if key.https && self.inner.tls.is_none() {
+            return Err(Error::new(ErrorKind::Unsupported, "connect to")
+                .with_name(key.host.clone())
+                .with_detail("no TLS configuration (no root certificates built in)"));
+        }
+        let target = Target::http(key.host.clone(), key.port, key.https);
+        let connect = self.inner.connector.connect_to(&target);
+        let (stream, info) = match deadline {
             Some(at) => tokio::time::timeout_at(at, connect)
                 .await
                 .unwrap_or_else(|_| {
                     Err(Error::new(ErrorKind::Timeout, "connect to")
                         .with_name(format!("{}:{}", key.host, key.port))
                         .with_detail("the request timed out"))
-                }),
-            None => connect.await,
-        }
-    }
-
-    #[cfg(feature = "tls")]
-    async fn tls_wrap(
-        &self,
-        key: &Key,
-        stream: tokio::net::TcpStream,
-    ) -> Result<(Box<dyn crate::http::upgrade::Io>, TlsSummary)> {
-        let Some(tls) = &self.inner.tls else {
-            return Err(Error::new(ErrorKind::Unsupported, "connect to")
-                .with_name(key.host.clone())
-                .with_detail("no TLS configuration (no root certificates built in)"));
+                })?,
+            None => connect.await?,
         };
-        let stream = tls.connect(&key.host, stream).await?;
-        let info = stream.info();
-        let summary = TlsSummary {
-            version: info.version().to_string(),
-            alpn: info.alpn_protocol().map(<[u8]>::to_vec),
-            resumed: info.is_resumed(),
-            cipher_suite: info.cipher_suite(),
-            handshake: Duration::ZERO,
-        };
-        Ok((Box::new(stream), summary))
-    }
-
-    #[cfg(not(feature = "tls"))]
-    async fn tls_wrap(
-        &self,
-        key: &Key,
-        _: tokio::net::TcpStream,
-    ) -> Result<(Box<dyn crate::http::upgrade::Io>, TlsSummary)> {
-        Err(Error::new(ErrorKind::Unsupported, "connect to")
-            .with_name(key.host.clone())
-            .with_detail("https needs the `tls` feature"))
+        Ok(ClientConn::new(
+            Box::new(stream),
+            self.inner.limits.clone(),
+            ConnectionInfo::new(info),
+        ))
     }
 }
 
