@@ -120,6 +120,6 @@ start "$WORK/full.log" "$PY" "$WORK/full.py"
 FULL=$(wait_for_line "$WORK/full.log" 'listening on' | awk '{print $3}')
 err=$(timeout 10 "$T" connect --connect-timeout 0.5 "127.0.0.1:$FULL" </dev/null 2>&1 >/dev/null)
 rc=$?
-check "timeout: exit 28, one line" "28|tetsuo: connect to 127.0.0.1:$FULL: timed out after 500ms" "$rc|$err"
+check "timeout: exit 28, one line" "28|tetsuo: connect to 127.0.0.1:$FULL: not connected within 500ms: 127.0.0.1:$FULL (no answer)" "$rc|$err"
 
 finish

@@ -1,7 +1,7 @@
 //! `tetsuo get URL`: a curl-like HTTP/1.1 client on tetsuo's client.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -10,6 +10,7 @@ use tetsuo::http::client::{Client, ConnectionInfo, RedirectPolicy};
 use tetsuo::tls::{Pin, TlsConnector};
 use tokio::io::AsyncWriteExt;
 
+use crate::pipeline::PipelineArgs;
 use crate::positive_secs;
 
 /// Arguments of `tetsuo get`.
@@ -73,13 +74,8 @@ pub(crate) struct GetArgs {
     /// Skip certificate validation (with --pin: the pin alone authenticates).
     #[arg(short = 'k', long)]
     insecure: bool,
-    /// A proxy URL (comes with the connect pipeline).
-    #[arg(long, value_name = "URL")]
-    proxy: Option<String>,
-    /// HOST:PORT:ADDR overrides for name resolution (come with the connect
-    /// pipeline).
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
-    resolve: Vec<String>,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
 }
 
 /// An HTTP status of 400 or more under `--fail` (exit code 22, as curl).
@@ -98,9 +94,6 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
     if args.http2 {
         bail!("--http2: HTTP/2 is not available yet (HTTP/1.1 only)");
     }
-    if args.proxy.is_some() || !args.resolve.is_empty() {
-        bail!("--proxy and --resolve come with the connect pipeline; not available yet");
-    }
     let _ = args.http1_1;
     let tls = crate::tls::trust(
         TlsConnector::builder().alpn(["http/1.1"]).tls12(true),
@@ -109,6 +102,8 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
         args.insecure,
     );
     let mut builder = Client::builder()
+        .proxies(args.pipeline.proxies()?)
+        .overrides(args.pipeline.overrides()?)
         .decompress(args.compressed)
         .tls(tls.build()?)
         .connect_timeout(Some(positive_secs(
@@ -218,41 +213,10 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
 
 /// The connection story of `-v`.
 fn tell_connection(info: &ConnectionInfo) {
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     if info.reused {
         eprintln!("* reused the connection to {}", info.remote_addr);
-        return;
-    }
-    let resolved: Vec<String> = info.resolved.iter().map(ToString::to_string).collect();
-    eprintln!(
-        "* resolved to {} in {:.1} ms",
-        resolved.join(", "),
-        ms(info.dns)
-    );
-    match info.local_addr {
-        Some(local) => eprintln!(
-            "* connected to {} from {local} in {:.1} ms",
-            info.remote_addr,
-            ms(info.connect)
-        ),
-        None => eprintln!(
-            "* connected to {} in {:.1} ms",
-            info.remote_addr,
-            ms(info.connect)
-        ),
-    }
-    if let Some(tls) = &info.tls {
-        let alpn = tls.alpn.as_deref().map_or_else(
-            || "none".to_owned(),
-            |a| String::from_utf8_lossy(a).into_owned(),
-        );
-        eprintln!(
-            "* {} {} ALPN {alpn}{} in {:.1} ms",
-            tls.version,
-            tls.cipher_suite,
-            if tls.resumed { " (resumed)" } else { "" },
-            ms(tls.handshake)
-        );
+    } else {
+        crate::pipeline::tell(info);
     }
 }
 

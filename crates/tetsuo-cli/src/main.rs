@@ -5,8 +5,10 @@ mod connect;
 mod echo;
 mod files;
 mod get;
+mod pipeline;
 mod serve;
 mod signals;
+mod socks;
 mod tls;
 
 use std::process::ExitCode;
@@ -31,6 +33,8 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// Fetch a URL over HTTP/1.1 (curl-like).
     Get(get::GetArgs),
+    /// SOCKS5 (and SOCKS4/4a) proxy server.
+    Socks(socks::SocksArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(args).await,
             Command::Get(args) => get::run(args).await,
+            Command::Socks(args) => socks::run(args).await,
         }
     });
     // Reads of stdin run on a blocking thread that may never return; do not
@@ -81,7 +86,7 @@ fn positive_secs(value: f64, flag: &str) -> anyhow::Result<std::time::Duration> 
 /// Prints one line to stderr and picks an exit code (curl's where one fits:
 /// 6 = could not resolve, 7 = could not connect, 28 = timed out, 35 = TLS
 /// handshake failed, 60 = server certificate not accepted, 90 = pin
-/// mismatch).
+/// mismatch, 97 = proxy handshake failed).
 fn fail(err: &anyhow::Error) -> ExitCode {
     let (message, code) = match err.downcast_ref::<tetsuo::Error>() {
         Some(e) => {
@@ -90,6 +95,7 @@ fn fail(err: &anyhow::Error) -> ExitCode {
                 (tetsuo::ErrorKind::Dns, _) => 6,
                 (tetsuo::ErrorKind::Refused, _) => 7,
                 (tetsuo::ErrorKind::Timeout, _) => 28,
+                (tetsuo::ErrorKind::Proxy, _) => 97,
                 (_, Some(C::PinMismatch)) => 90,
                 (
                     _,
@@ -119,7 +125,6 @@ fn fail(err: &anyhow::Error) -> ExitCode {
             };
             (format!("{e}{detail}"), code)
         }
-        None if err.downcast_ref::<connect::ResolveError>().is_some() => (format!("{err:#}"), 6),
         None if err.downcast_ref::<get::HttpError>().is_some() => (format!("{err:#}"), 22),
         None => (format!("{err:#}"), 1),
     };

@@ -105,13 +105,39 @@ fn connect_timeout_is_one_line_and_exit_28() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         stderr,
-        format!("tetsuo: connect to {addr}: timed out after 500ms\n")
+        format!("tetsuo: connect to {addr}: not connected within 500ms: {addr} (no answer)\n")
+    );
+}
+
+#[test]
+fn connect_goes_through_proxies_and_tells_the_story() {
+    let echo = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let socks = Server::start(&["socks", "--listen", "127.0.0.1:0"]);
+    let hops = socks.endpoint.replace("socks5://", "socks4a://");
+    let target = format!("localhost:{}", echo.addr().port());
+    let out = connect(&["-v", "--proxy", &hops, &target], b"through socks4a");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"through socks4a");
+    let story = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        story.contains(&format!("tunnel through {hops} to {target}")),
+        "{story}"
+    );
+
+    // A SOCKS server that refuses the destination: exit 97, one line.
+    let strict = Server::start(&["socks", "--listen", "127.0.0.1:0", "--deny", "127.0.0.0/8"]);
+    let out = connect(&["--proxy", &strict.endpoint, &target], b"");
+    assert_eq!(out.status.code(), Some(97), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("not allowed by ruleset") && stderr.lines().count() == 1,
+        "{stderr}"
     );
 }
 
 #[test]
 fn help_documents_the_subcommands() {
-    for sub in ["echo", "connect", "serve"] {
+    for sub in ["echo", "connect", "serve", "get", "socks"] {
         let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
         assert!(out.status.success());
         let help = String::from_utf8(out.stdout).unwrap();

@@ -49,3 +49,51 @@ fn get_exit_codes_for_transport_failures() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("http:// and https://"));
 }
+
+#[test]
+fn get_through_tetsuo_socks_with_resolve_and_the_story() {
+    let server = Server::start(&["serve", "--listen", "127.0.0.1:0"]);
+    let port = server.addr().port();
+    let socks = Server::start(&["socks", "--listen", "127.0.0.1:0", "--auth", "u:p"]);
+    let proxy = socks.endpoint.replace("socks5://", "socks5h://u:p@");
+
+    let out = get(&[
+        "-v",
+        "--proxy",
+        &proxy,
+        &format!("http://localhost:{port}/hello"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"Hello, World!");
+    let story = String::from_utf8_lossy(&out.stderr);
+    assert!(story.contains("tunnel through socks5h://u:***@"), "{story}");
+    assert!(!story.contains("u:p@"), "{story}");
+
+    // A wrong password: the proxy's refusal, exit 97 as curl.
+    let bad = socks.endpoint.replace("socks5://", "socks5h://u:wrong@");
+    let out = get(&["--proxy", &bad, &format!("http://localhost:{port}/hello")]);
+    assert_eq!(out.status.code(), Some(97), "{out:?}");
+
+    // --resolve pins a made-up name to ::1 (nothing there) and 127.0.0.1:
+    // both are raced and the story shows each attempt.
+    let pin = format!("app.test:{port}:[::1],127.0.0.1");
+    let out = get(&[
+        "-v",
+        "--noproxy",
+        "*",
+        "--resolve",
+        &pin,
+        &format!("http://app.test:{port}/hello"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let story = String::from_utf8_lossy(&out.stderr);
+    assert!(story.contains(&format!("attempt [::1]:{port}")), "{story}");
+    assert!(
+        story.contains(&format!("attempt 127.0.0.1:{port} at")),
+        "{story}"
+    );
+    assert!(
+        story.contains(&format!("connected to 127.0.0.1:{port}")),
+        "{story}"
+    );
+}

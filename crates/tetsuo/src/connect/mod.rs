@@ -41,6 +41,7 @@ pub struct Target {
     port: u16,
     tls: bool,
     scheme: &'static str,
+    server_name: Option<String>,
 }
 
 impl Target {
@@ -75,7 +76,15 @@ impl Target {
             port,
             tls,
             scheme,
+            server_name: None,
         }
+    }
+
+    /// Sends (SNI) and verifies `name` instead of the host in the TLS
+    /// handshake.
+    pub fn server_name(mut self, name: impl Into<String>) -> Target {
+        self.server_name = Some(name.into());
+        self
     }
 
     /// The host (an IPv6 address without brackets).
@@ -515,7 +524,7 @@ impl Connector {
             }
         };
         let started = race::now();
-        let handshake = tls.connect(&target.host, io);
+        let handshake = tls.connect(target.server_name.as_deref().unwrap_or(&target.host), io);
         let stream = match self.inner.tls_timeout {
             Some(t) => tokio::time::timeout(t, handshake)
                 .await

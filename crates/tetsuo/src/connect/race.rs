@@ -170,12 +170,7 @@ pub(super) async fn race(inner: &Inner, host: &str, port: u16, started: Instant)
                         he.connected(attempt, now());
                     }
                     Err(e) => {
-                        attempts.push(record(
-                            addr,
-                            at,
-                            started,
-                            AttemptOutcome::Failed(e.to_string()),
-                        ));
+                        attempts.push(record(addr, at, started, AttemptOutcome::Failed(cause(&e))));
                         he.failed(attempt, e, now());
                     }
                 }
