@@ -15,6 +15,8 @@ FAILED=0
 STARTED_PIDS=()
 
 cleanup() {
+    # KEEP=1 leaves the processes and the work directory for debugging.
+    [ -n "${KEEP:-}" ] && return
     for pid in "${STARTED_PIDS[@]}"; do
         kill "$pid" 2>/dev/null
     done

@@ -466,7 +466,14 @@ impl Connector {
                 .map_or((target.host.as_str(), target.port), |next| {
                     (next.host(), next.port())
                 });
-            let handshake = tunnel(&mut io, proxy, host, port, &*inner.resolver);
+            let handshake = tunnel(
+                &mut io,
+                proxy,
+                host,
+                port,
+                &*inner.resolver,
+                &inner.overrides,
+            );
             match inner.proxy_timeout {
                 Some(t) => tokio::time::timeout(t, handshake)
                     .await

@@ -10,7 +10,7 @@ use tetsuo_proto::tunnel::{TunnelError, TunnelParser, encode_connect};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Proxy, ProxyKind, Rewind};
-use crate::dns::{Query, Resolve, ip_literal};
+use crate::dns::{Overrides, Query, Resolve, ip_literal};
 use crate::{Error, ErrorKind, Result};
 
 /// Longest answer a proxy may send before the tunnel opens.
@@ -30,6 +30,7 @@ pub(crate) async fn tunnel<S>(
     host: &str,
     port: u16,
     resolver: &dyn Resolve,
+    overrides: &Overrides,
 ) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -45,10 +46,13 @@ where
             };
             let target = match ip_literal(host) {
                 Some(ip) => Address::Ip(SocketAddr::new(ip, port)),
-                None if local => Address::Ip(SocketAddr::new(
-                    resolve_here(resolver, host, version).await?,
-                    port,
-                )),
+                None if local => {
+                    let ip = match overrides.get(host, port).and_then(|ips| pick(ips, version)) {
+                        Some(ip) => ip,
+                        None => resolve_here(resolver, host, version).await?,
+                    };
+                    Address::Ip(SocketAddr::new(ip, port))
+                }
                 None => Address::Domain(host.to_owned(), port),
             };
             let creds = proxy
@@ -61,6 +65,13 @@ where
     }
 }
 
+/// The address to send: SOCKS4 takes the first IPv4 one, SOCKS5 the first.
+fn pick(ips: &[IpAddr], version: Version) -> Option<IpAddr> {
+    ips.iter()
+        .copied()
+        .find(|ip| version != Version::V4 || ip.is_ipv4())
+}
+
 /// `socks4://` and `socks5://` send an address: the name is resolved here
 /// (SOCKS4 takes IPv4 only).
 async fn resolve_here(resolver: &dyn Resolve, host: &str, version: Version) -> Result<IpAddr> {
@@ -70,7 +81,7 @@ async fn resolve_here(resolver: &dyn Resolve, host: &str, version: Version) -> R
         Query::Any
     };
     let ips = resolver.lookup(host, query).await?;
-    ips.first().copied().ok_or_else(|| {
+    pick(&ips, version).ok_or_else(|| {
         Error::new(ErrorKind::Dns, "resolve")
             .with_name(host)
             .with_detail(if version == Version::V4 {
