@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The connect pipeline through proxies we did not write: `tetsuo get` to a
 # local HTTPS server through Dante (SOCKS5, without and with username/
-# password, socks5 and socks5h) and tinyproxy (HTTP CONNECT, without and
-# with Basic auth), from the command line and from HTTPS_PROXY; and curl
-# (--socks5-hostname, --socks4a, --socks5 with credentials) through
-# `tetsuo socks`. Everything runs on loopback.
+# password, socks5 and socks5h) and tinyproxy (HTTP CONNECT and plain-HTTP
+# forwarding, without and with Basic auth), from the command line and from
+# HTTP(S)_PROXY; and curl (--socks5-hostname, --socks4a, --socks5 with
+# credentials) through `tetsuo socks`. Everything runs on loopback.
 source "$(dirname "$0")/lib/common.sh"
 
 apt_install curl curl
@@ -146,6 +146,12 @@ result=$(tget --proxy "http://127.0.0.1:$TINY_AUTH" "https://localhost:$HTTPS_PO
 check "tinyproxy without credentials: exit 97" "97|" "$result"
 check "  ... carrying the proxy's 407" yes \
     "$(grep -q '407 Proxy Authentication Required' tget.err && echo yes || cat tget.err)"
+check "tetsuo get http:// -> tinyproxy forwards it (absolute form)" "$OK" \
+    "$(tget -v --proxy "http://tiny:secret-2@127.0.0.1:$TINY_AUTH" "http://localhost:$HTTP_PORT/hello")"
+check "  ... the -v story says the proxy forwards" yes \
+    "$(grep -q "requests go to HTTP proxy http://127.0.0.1:$TINY_AUTH" tget.err && echo yes || cat tget.err)"
+check "HTTP_PROXY from the environment -> tinyproxy" "$OK" \
+    "$(HTTP_PROXY="http://127.0.0.1:$TINY" tget "http://localhost:$HTTP_PORT/hello")"
 check "HTTPS_PROXY from the environment -> tinyproxy" "$OK" \
     "$(HTTPS_PROXY="http://127.0.0.1:$TINY" tget -v "https://localhost:$HTTPS_PORT/hello")"
 check "  ... the -v story names the proxy" yes \

@@ -110,6 +110,9 @@ pub(crate) fn tell(info: &ConnectInfo) {
     if !info.proxies.is_empty() {
         eprintln!("* proxy handshakes took {:.1} ms", ms(info.proxy));
     }
+    if let Some(proxy) = &info.forward_proxy {
+        eprintln!("* requests go to HTTP proxy {proxy}, which forwards them");
+    }
     if let Some(tls) = &info.tls {
         let alpn = tls.alpn.as_deref().map_or_else(
             || "none".to_owned(),

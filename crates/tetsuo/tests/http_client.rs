@@ -540,3 +540,63 @@ async fn through_a_socks_proxy_and_pinned_addresses() {
     assert_eq!(res.connection_info().unwrap().remote_addr, addr);
     assert_eq!(res.text().await.unwrap(), "Hello, World!");
 }
+
+#[tokio::test]
+async fn plain_http_through_an_http_proxy_is_forwarded_in_absolute_form() {
+    // A hyper "proxy" that answers with what it was asked.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let auth = req
+                            .headers()
+                            .get("proxy-authorization")
+                            .map(|v| v.to_str().unwrap().to_owned())
+                            .unwrap_or_default();
+                        let host = req.headers()["host"].to_str().unwrap().to_owned();
+                        let said =
+                            format!("{} {} host={host} auth={auth}", req.method(), req.uri());
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(said))))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let proxy = tetsuo::proxy::Proxy::parse(&format!("http://u:p@{proxy_addr}")).unwrap();
+    let client = Client::builder()
+        .proxies(tetsuo::proxy::Proxies::chain([proxy]))
+        .build()
+        .unwrap();
+    let res = client
+        .get("http://app.test:8080/a?b=c")
+        .send()
+        .await
+        .unwrap();
+    let info = res.connection_info().unwrap().clone();
+    assert_eq!(
+        res.text().await.unwrap(),
+        "GET http://app.test:8080/a?b=c host=app.test:8080 auth=Basic dTpw"
+    );
+    assert_eq!(info.remote_addr, proxy_addr);
+    assert_eq!(
+        info.forward_proxy.as_deref(),
+        Some(&*format!("http://{proxy_addr}"))
+    );
+    // Another origin shares the connection to the proxy.
+    let res = client.get("http://[::1]/x").send().await.unwrap();
+    assert!(res.connection_info().unwrap().reused);
+    assert_eq!(
+        res.text().await.unwrap(),
+        "GET http://[::1]/x host=[::1] auth=Basic dTpw"
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::dns::{Overrides, Resolve, SystemResolver};
 use crate::net::TcpConnector;
-use crate::proxy::{Proxies, Rewind, tunnel};
+use crate::proxy::{Proxies, Proxy, Rewind, tunnel};
 use crate::{Error, ErrorKind, Result};
 
 pub use retry::{Reconnect, ReconnectEvent, Retry};
@@ -181,6 +181,10 @@ pub struct ConnectInfo {
     pub proxy: Duration,
     /// The TLS session, for TLS targets.
     pub tls: Option<TlsSummary>,
+    /// The HTTP proxy this connection reaches, when it forwards plain-HTTP
+    /// requests in absolute form rather than tunnelling (set by the HTTP
+    /// client).
+    pub forward_proxy: Option<String>,
     /// Time the whole pipeline took.
     pub total: Duration,
 }
@@ -392,10 +396,25 @@ impl Connector {
     ///
     /// Dropping the future abandons every attempt and handshake in progress.
     pub async fn connect_to(&self, target: &Target) -> Result<(Stream, ConnectInfo)> {
+        let chain = self.inner.proxies.select(target.scheme, &target.host);
         self.admit(target)?;
-        let result = self.establish(target).await;
+        let result = self.establish(target, chain).await;
         self.record(target, &result);
         result
+    }
+
+    /// Runs the pipeline for `target` without any proxy (the HTTP client
+    /// reaching a forwarding proxy itself).
+    pub(crate) async fn connect_direct(&self, target: &Target) -> Result<(Stream, ConnectInfo)> {
+        self.admit(target)?;
+        let result = self.establish(target, &[]).await;
+        self.record(target, &result);
+        result
+    }
+
+    /// The proxies connections go through.
+    pub fn proxies(&self) -> &Proxies {
+        &self.inner.proxies
     }
 
     fn admit(&self, target: &Target) -> Result<()> {
@@ -446,10 +465,9 @@ impl Connector {
             .map(CircuitBreaker::state)
     }
 
-    async fn establish(&self, target: &Target) -> Result<(Stream, ConnectInfo)> {
+    async fn establish(&self, target: &Target, chain: &[Proxy]) -> Result<(Stream, ConnectInfo)> {
         let inner = &*self.inner;
         let started = race::now();
-        let chain = inner.proxies.select(target.scheme, &target.host);
         let (first_host, first_port) = chain
             .first()
             .map_or((target.host.as_str(), target.port), |p| {
@@ -503,6 +521,7 @@ impl Connector {
                 proxy
             },
             tls: None,
+            forward_proxy: None,
             total: Duration::ZERO,
         };
         let stream = if target.tls {

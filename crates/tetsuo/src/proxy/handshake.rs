@@ -2,7 +2,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use base64::Engine as _;
 use http::HeaderMap;
 use tetsuo_proto::h1::Limits;
 use tetsuo_proto::socks::{self, Address, Client, Version};
@@ -150,8 +149,7 @@ where
     };
     let mut headers = HeaderMap::new();
     if let Some((user, pass)) = proxy.credentials() {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        let value = format!("Basic {token}")
+        let value = super::basic_auth_value(user, pass)
             .parse()
             .map_err(|_| proxy_error(proxy, "credentials cannot be sent in a header".into()))?;
         headers.insert(http::header::PROXY_AUTHORIZATION, value);

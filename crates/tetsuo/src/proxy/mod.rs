@@ -198,6 +198,14 @@ pub(crate) fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
     Some((host.to_owned(), port))
 }
 
+/// `Basic base64(user:password)`, the value of an `Authorization` or
+/// `Proxy-Authorization` header.
+pub(crate) fn basic_auth_value(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

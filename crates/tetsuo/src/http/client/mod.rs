@@ -56,7 +56,7 @@ use self::pool::{Checkout, Key, Pool, PoolConfig};
 use crate::connect::{Connector, HappyEyeballsConfig, Target};
 use crate::dns::{Overrides, Resolve};
 use crate::http::Body;
-use crate::proxy::Proxies;
+use crate::proxy::{Proxies, ProxyKind};
 use crate::{Error, ErrorKind, Result};
 
 /// What redirects a client follows.
@@ -468,13 +468,47 @@ impl Client {
         body: Body,
         deadline: Option<Instant>,
     ) -> Result<Response> {
-        let key = key_of(uri)?;
-        let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let origin = key_of(uri)?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        // http:// through an HTTP proxy: the proxy forwards the request
+        // (absolute-form target), as curl and browsers do; https:// and
+        // every other proxy go through a tunnel made by the connector.
+        let forward = match self.inner.connector.proxies().select("http", &origin.host) {
+            [proxy] if !origin.https && proxy.kind() == ProxyKind::Http => Some(proxy.clone()),
+            _ => None,
+        };
+        // The origin as the Host header names it: the port only when it
+        // is not the scheme's default.
+        let host = match (origin.https, origin.port) {
+            (false, 80) | (true, 443) if origin.host.contains(':') => format!("[{}]", origin.host),
+            (false, 80) | (true, 443) => origin.host.clone(),
+            _ => origin.authority(),
+        };
+        let (key, target) = match &forward {
+            Some(proxy) => {
+                if let Some((user, pass)) = proxy.credentials()
+                    && !headers.contains_key(PROXY_AUTHORIZATION)
+                {
+                    let value = crate::proxy::basic_auth_value(user, pass);
+                    let value = HeaderValue::from_str(&value).map_err(|e| {
+                        Error::new(ErrorKind::InvalidInput, "send a request through")
+                            .with_name(proxy.to_string())
+                            .with_detail("the proxy credentials cannot be sent in a header")
+                            .with_source(e)
+                    })?;
+                    headers.insert(PROXY_AUTHORIZATION, value);
+                }
+                let key = Key {
+                    https: false,
+                    host: proxy.host().to_owned(),
+                    port: proxy.port(),
+                    forward: true,
+                };
+                (key, format!("http://{host}{path}"))
+            }
+            None => (origin.clone(), path.to_owned()),
+        };
         if !headers.contains_key(HOST) {
-            let host = match (key.https, key.port) {
-                (false, 80) | (true, 443) => key.host.clone(),
-                _ => format!("{}:{}", key.host, key.port),
-            };
             headers.insert(
                 HOST,
                 HeaderValue::from_str(&host).map_err(|e| {
@@ -595,8 +629,17 @@ impl Client {
                 .with_name(key.host.clone())
                 .with_detail("no TLS configuration (no root certificates built in)"));
         }
-        let target = Target::http(key.host.clone(), key.port, key.https);
-        let connect = self.inner.connector.connect_to(&target);
+        let connect = async {
+            if key.forward {
+                let proxy = Target::tcp(key.host.clone(), key.port);
+                let (stream, mut info) = self.inner.connector.connect_direct(&proxy).await?;
+                info.forward_proxy = Some(format!("http://{}", key.authority()));
+                Ok((stream, info))
+            } else {
+                let target = Target::http(key.host.clone(), key.port, key.https);
+                self.inner.connector.connect_to(&target).await
+            }
+        };
         let (stream, info) = match deadline {
             Some(at) => tokio::time::timeout_at(at, connect)
                 .await
@@ -633,7 +676,12 @@ fn key_of(uri: &Uri) -> Result<Key> {
         .trim_end_matches(']')
         .to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    Ok(Key { https, host, port })
+    Ok(Key {
+        https,
+        host,
+        port,
+        forward: false,
+    })
 }
 
 fn origin(uri: &Uri) -> Option<Key> {

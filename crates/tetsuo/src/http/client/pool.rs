@@ -19,6 +19,20 @@ pub(crate) struct Key {
     pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// The host is an HTTP proxy that forwards requests for any origin
+    /// (absolute-form targets).
+    pub(crate) forward: bool,
+}
+
+impl Key {
+    /// `host:port` with IPv6 hosts in brackets.
+    pub(crate) fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

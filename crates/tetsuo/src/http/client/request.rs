@@ -60,10 +60,8 @@ impl RequestBuilder {
 
     /// `Authorization: Basic ...` for `user` and `password`.
     pub fn basic_auth(self, user: &str, password: Option<&str>) -> Self {
-        use base64::Engine as _;
-        let credentials = format!("{user}:{}", password.unwrap_or(""));
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        self.header("authorization", format!("Basic {encoded}"))
+        let value = crate::proxy::basic_auth_value(user, password.unwrap_or(""));
+        self.header("authorization", value)
     }
 
     /// `Authorization: Bearer TOKEN`.
