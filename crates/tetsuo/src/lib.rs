@@ -95,4 +95,7 @@ mod guides {
     #[cfg(feature = "http")]
     #[doc = include_str!("../../../docs/http-client.md")]
     struct HttpClient;
+    #[cfg(feature = "dns-hickory")]
+    #[doc = include_str!("../../../docs/connect.md")]
+    struct Connect;
 }
