@@ -58,7 +58,7 @@
 //!   blocking client.
 //! - `connect` (default, implied by `http`): [`connect`], [`dns`] and
 //!   [`proxy`].
-//! - `dns-hickory`: [`dns::HickoryResolver`], a caching DNS client;
+//! - `dns-hickory`: `dns::HickoryResolver`, a caching DNS client;
 //!   `dns-over-tls` and `dns-over-https` add those transports.
 //! - `decompression`: the HTTP client decodes gzip, deflate and br bodies
 //!   (flate2, brotli-decompressor).

@@ -148,7 +148,9 @@ enum Query {
     Answered(Instant),
 }
 
-/// A Happy Eyeballs race planner (see the [module docs](self)).
+/// A Happy Eyeballs race planner: AAAA and A answers and attempt outcomes
+/// in, "connect to X", "cancel Y" and "wake me at t" out (RFC 8305 §3–§5,
+/// as the [`connect`](crate::connect) module describes).
 ///
 /// ```
 /// use std::time::{Duration, Instant};

@@ -3,7 +3,15 @@
 //!
 //! - [`HappyEyeballs`] plans a connection race over a host's addresses
 //!   (RFC 8305): name answers and attempt outcomes go in, "start an attempt
-//!   to X", "cancel Y" and "wake me at t" come out.
+//!   to X", "cancel Y" and "wake me at t" come out. The preferred family's
+//!   answer (AAAA by default) starts the race at once; the other family's,
+//!   if it comes first, waits the resolution delay (50 ms). Addresses are
+//!   interleaved by family, `first_family_count` of the preferred family
+//!   first, and addresses arriving mid-race join the untried ones. One
+//!   attempt starts per attempt delay (250 ms, clamped to 100 ms – 2 s); a
+//!   failed attempt starts the next at once; the first to connect wins and
+//!   the others are cancelled; an overall timeout ends the race with every
+//!   attempt's cause.
 //! - [`Backoff`] spaces retries exponentially with jitter; the caller passes
 //!   the random numbers.
 //! - [`CircuitBreaker`] stops calls to a target that keeps failing and lets a

@@ -61,6 +61,30 @@ impl NameServer {
         }
     }
 
+    /// DNS-over-TLS at `addr` (usually port 853); the certificate must be
+    /// valid for `server_name`.
+    #[cfg(feature = "dns-over-tls")]
+    pub fn tls(addr: SocketAddr, server_name: impl Into<String>) -> NameServer {
+        NameServer {
+            addr,
+            transport: Transport::Tls {
+                server_name: server_name.into(),
+            },
+        }
+    }
+
+    /// DNS-over-HTTPS at `https://server_name/dns-query`, reached at `addr`
+    /// (usually port 443).
+    #[cfg(feature = "dns-over-https")]
+    pub fn https(addr: SocketAddr, server_name: impl Into<String>) -> NameServer {
+        NameServer {
+            addr,
+            transport: Transport::Https {
+                server_name: server_name.into(),
+            },
+        }
+    }
+
     fn config(&self) -> NameServerConfig {
         let protocol = match &self.transport {
             Transport::Udp => Protocol::Udp,

@@ -4,7 +4,7 @@
 //! The connect pipeline asks a resolver for a host's addresses. The default
 //! [`SystemResolver`] calls `getaddrinfo` on tokio's blocking threads, so
 //! `/etc/hosts`, nsswitch and the system's DNS settings apply. With the
-//! `dns-hickory` feature, [`HickoryResolver`] talks DNS itself: AAAA and A
+//! `dns-hickory` feature, `HickoryResolver` talks DNS itself: AAAA and A
 //! are asked separately (Happy Eyeballs starts on the first answer),
 //! answers are cached for their TTL (negative answers too), the name
 //! servers are configurable (UDP/TCP, DNS-over-TLS, DNS-over-HTTPS), and

@@ -25,7 +25,7 @@
 //! idempotent and its body can be sent again.
 //!
 //! Connections are made by the connect pipeline
-//! ([`Connector`](crate::connect::Connector)): the resolver of your choice,
+//! ([`Connector`]): the resolver of your choice,
 //! Happy Eyeballs v2 over every address, proxies (by default those of the
 //! environment: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), then
 //! TLS for `https://`.
