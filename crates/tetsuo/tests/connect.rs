@@ -209,6 +209,29 @@ async fn the_circuit_breaker_opens_and_a_probe_closes_it() {
 }
 
 #[tokio::test]
+async fn abandoned_connects_count_against_the_breaker() {
+    let (_listener, _queued, silent) = support::unanswering_listener();
+    let connector = Connector::builder()
+        .circuit_breaker(BreakerConfig {
+            consecutive_failures: 2,
+            ..Default::default()
+        })
+        .build();
+    for _ in 0..2 {
+        let attempt = connector.connect("127.0.0.1", silent.port());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), attempt)
+                .await
+                .is_err()
+        );
+    }
+    assert!(matches!(
+        connector.breaker_state("127.0.0.1", silent.port()),
+        Some(BreakerState::Open { .. })
+    ));
+}
+
+#[tokio::test]
 async fn reconnect_survives_a_server_restart_and_reports_each_step() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -120,6 +120,28 @@ async fn socks5_password_rules_and_chains() {
         "{err}"
     );
 
+    // The unspecified addresses reach this host: never allowed, and an
+    // IPv4-mapped form of a denied address is denied too.
+    for sneaky in ["0.0.0.0", "::", "::ffff:0.0.0.0", "::ffff:127.0.0.1"] {
+        let via_open = via(&[format!("socks5://{strict}")]);
+        let err = via_open.connect(sneaky, target.port()).await.unwrap_err();
+        assert_eq!(
+            err.socks_error(),
+            Some(SocksError::Refused(Reply::NotAllowed)),
+            "{sneaky}: {err}"
+        );
+    }
+    let open_rules = socks(SocksServer::builder().build()).await;
+    let err = via(&[format!("socks5://{open_rules}")])
+        .connect("0.0.0.0", target.port())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.socks_error(),
+        Some(SocksError::Refused(Reply::NotAllowed)),
+        "{err}"
+    );
+
     // A chain: the first proxy tunnels to the second, which reaches the target.
     let open = socks(SocksServer::builder().build()).await;
     let chain = via(&[

@@ -189,6 +189,8 @@ pub struct HappyEyeballs<E> {
     next_id: u32,
     /// Family of the last attempt started (interleaving continues from it).
     last_family: Option<Family>,
+    /// Attempts started to the preferred family.
+    preferred_started: usize,
     next_attempt_at: Option<Instant>,
     failures: Vec<(SocketAddr, E)>,
     actions: VecDeque<Action<E>>,
@@ -209,6 +211,7 @@ impl<E> HappyEyeballs<E> {
             in_flight: Vec::new(),
             next_id: 0,
             last_family: None,
+            preferred_started: 0,
             next_attempt_at: None,
             failures: Vec::new(),
             actions: VecDeque::new(),
@@ -262,9 +265,17 @@ impl<E> HappyEyeballs<E> {
     /// alternate starting with the one not tried last; before it, the
     /// preferred family opens with `first_family_count` addresses.
     fn interleave(&mut self) {
+        let preferred = self.config.preferred;
+        // Preferred-family attempts still owed before families alternate.
+        let owed = self
+            .config
+            .first_family_count
+            .max(1)
+            .saturating_sub(self.preferred_started);
         let (first, run) = match self.last_family {
+            None => (preferred, owed),
+            Some(last) if last == preferred && owed > 0 => (preferred, owed),
             Some(last) => (last.other(), 1),
-            None => (self.config.preferred, self.config.first_family_count.max(1)),
         };
         let (mut a, mut b): (VecDeque<_>, VecDeque<_>) = self
             .queue
@@ -281,6 +292,14 @@ impl<E> HappyEyeballs<E> {
                 (None, None) => break,
                 (x, y) => self.queue.extend(x.into_iter().chain(y)),
             }
+        }
+    }
+
+    /// The preferred family's query, then the other's.
+    fn queries(&self) -> (Query, Query) {
+        match self.config.preferred {
+            Family::V6 => (self.v6, self.v4),
+            Family::V4 => (self.v4, self.v6),
         }
     }
 
@@ -344,7 +363,7 @@ impl<E> HappyEyeballs<E> {
             return;
         }
         if !self.racing {
-            self.racing = match (self.v6, self.v4) {
+            self.racing = match self.queries() {
                 (Query::Answered(_), _) => true,
                 (Query::Pending, Query::Answered(at)) => now >= at + self.config.resolution_delay,
                 (Query::Pending, Query::Pending) => false,
@@ -359,6 +378,9 @@ impl<E> HappyEyeballs<E> {
             self.next_id += 1;
             self.in_flight.push((attempt, addr));
             self.last_family = Some(Family::of(&addr));
+            if Family::of(&addr) == self.config.preferred {
+                self.preferred_started += 1;
+            }
             self.next_attempt_at = Some(now + self.config.clamped_attempt_delay());
             self.actions.push_back(Action::Connect { attempt, addr });
             return;
@@ -381,8 +403,10 @@ impl<E> HappyEyeballs<E> {
         if self.finished {
             return None;
         }
-        let resolution = match (self.racing, self.v6, self.v4) {
-            (false, Query::Pending, Query::Answered(at)) => Some(at + self.config.resolution_delay),
+        let resolution = match (self.racing, self.queries()) {
+            (false, (Query::Pending, Query::Answered(at))) => {
+                Some(at + self.config.resolution_delay)
+            }
             _ => None,
         };
         let attempt = if self.racing && !self.queue.is_empty() {
@@ -533,6 +557,34 @@ mod tests {
         };
         assert_eq!(order(1), [v6(1), v4(1), v6(2), v4(2), v6(3)]);
         assert_eq!(order(2), [v6(1), v6(2), v4(1), v6(3), v4(2)]);
+    }
+
+    #[test]
+    fn first_family_count_holds_for_late_addresses_and_ipv4_can_be_preferred() {
+        // Count 2: the second IPv6 address still goes before an A answer
+        // that arrives after the first attempt started.
+        let (mut he, t0) = race(HappyEyeballsConfig {
+            first_family_count: 2,
+            ..Default::default()
+        });
+        he.resolved(Family::V6, [v6(1), v6(2), v6(3)], t0);
+        assert_eq!(expect_connect(&mut he, t0).1, v6(1));
+        he.resolved(Family::V4, [v4(1)], t0 + ms(10));
+        assert_eq!(expect_connect(&mut he, t0 + ms(250)).1, v6(2));
+        assert_eq!(expect_connect(&mut he, t0 + ms(500)).1, v4(1));
+        assert_eq!(expect_connect(&mut he, t0 + ms(750)).1, v6(3));
+
+        // IPv4 preferred: an AAAA answer that comes first waits for A.
+        let (mut he, t0) = race(HappyEyeballsConfig {
+            preferred: Family::V4,
+            ..Default::default()
+        });
+        he.resolved(Family::V6, [v6(1)], t0);
+        assert_eq!(he.poll_action(t0), None);
+        assert_eq!(he.poll_timeout(), Some(t0 + ms(50)));
+        he.resolved(Family::V4, [v4(1)], t0 + ms(20));
+        assert_eq!(expect_connect(&mut he, t0 + ms(20)).1, v4(1));
+        assert_eq!(expect_connect(&mut he, t0 + ms(270)).1, v6(1));
     }
 
     #[test]

@@ -47,7 +47,7 @@ enum State {
 /// assert!(client.is_done());
 /// assert_eq!(client.bound().unwrap().to_string(), "127.0.0.1:8080");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     version: Version,
     target: Address,
@@ -55,6 +55,17 @@ pub struct Client {
     state: State,
     transmit: Vec<u8>,
     bound: Option<Address>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("version", &self.version)
+            .field("target", &self.target)
+            .field("credentials", &self.credentials.as_ref().map(|_| "***"))
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -189,13 +200,14 @@ impl Client {
                 if buf[0] != 5 {
                     return Err(Error::BadVersion(buf[0]));
                 }
-                let Some((bound, len)) = parse_address(&buf[3..])? else {
-                    return Ok(0);
-                };
+                // A refusal is the answer, whatever address follows it.
                 match Reply::from_code(buf[1]) {
                     Reply::Succeeded => {}
                     refusal => return Err(Error::Refused(refusal)),
                 }
+                let Some((bound, len)) = parse_address(&buf[3..])? else {
+                    return Ok(0);
+                };
                 self.bound = Some(bound);
                 self.state = State::Done;
                 Ok(3 + len)

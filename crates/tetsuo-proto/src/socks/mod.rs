@@ -168,6 +168,9 @@ pub enum Error {
     UnsupportedCommand(u8),
     /// Bytes arrived when the machine expected none (or after it failed).
     Unexpected,
+    /// The server requires a password, which SOCKS4 cannot send (server
+    /// side; the refusal has been queued).
+    AuthRequired,
 }
 
 impl fmt::Display for Error {
@@ -203,6 +206,9 @@ impl fmt::Display for Error {
             Error::NoMethods => f.write_str("the greeting offered no authentication method"),
             Error::UnsupportedCommand(c) => write!(f, "unsupported SOCKS command {c}"),
             Error::Unexpected => f.write_str("unexpected bytes in the SOCKS exchange"),
+            Error::AuthRequired => {
+                f.write_str("a password is required, and SOCKS4 cannot send one")
+            }
         }
     }
 }

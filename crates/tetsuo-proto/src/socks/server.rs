@@ -41,7 +41,7 @@ pub struct Request {
 }
 
 /// What the application must decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ServerEvent {
     /// Check these credentials and call [`Server::authenticated`].
     Authenticate {
@@ -52,6 +52,19 @@ pub enum ServerEvent {
     },
     /// Open the tunnel (or not) and call [`Server::reply`].
     Request(Request),
+}
+
+impl std::fmt::Debug for ServerEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerEvent::Authenticate { username, .. } => f
+                .debug_struct("Authenticate")
+                .field("username", &String::from_utf8_lossy(username))
+                .field("password", &"***")
+                .finish(),
+            ServerEvent::Request(request) => f.debug_tuple("Request").field(request).finish(),
+        }
+    }
 }
 
 /// A SOCKS server handshake for one client connection.
@@ -80,7 +93,8 @@ pub struct Server {
 
 impl Server {
     /// A server handshake; with `require_auth` SOCKS5 clients must offer
-    /// username/password (the application checks them).
+    /// username/password (the application checks them) and SOCKS4/4a
+    /// clients, which cannot, are refused.
     pub fn new(require_auth: bool) -> Server {
         Server {
             require_auth,
@@ -247,6 +261,11 @@ impl Server {
         if fixed[1] != CONNECT {
             self.socks4_reply(false);
             return Err(Error::UnsupportedCommand(fixed[1]));
+        }
+        // SOCKS4 has no password: where one is required, it is refused.
+        if self.require_auth {
+            self.socks4_reply(false);
+            return Err(Error::AuthRequired);
         }
         self.events.push_back(ServerEvent::Request(Request {
             version,

@@ -116,6 +116,23 @@ fn refusals_are_typed() {
     assert_eq!(r.unwrap_err(), Error::Refused(Reply::ConnectionRefused));
     let (r, _) = handshake(Version::V4, t(), None, false, Reply::NotAllowed);
     assert_eq!(r.unwrap_err(), Error::Socks4Refused(SOCKS4_REJECTED));
+    // A server that wants a password refuses SOCKS4 by itself.
+    let (r, events) = handshake(
+        Version::V4a,
+        Address::Domain("h".into(), 1),
+        None,
+        true,
+        Reply::Succeeded,
+    );
+    assert_eq!(r.unwrap_err(), Error::Socks4Refused(SOCKS4_REJECTED));
+    assert!(events.is_empty());
+    // A refusal with a malformed bound address is still the refusal.
+    let mut client = Client::new(Version::V5, t(), None).unwrap();
+    client.handle_input(&[5, 0]).unwrap();
+    assert_eq!(
+        client.handle_input(&[5, 4, 0, 0]),
+        Err(Error::Refused(Reply::HostUnreachable))
+    );
 }
 
 #[test]

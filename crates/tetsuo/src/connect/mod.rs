@@ -189,6 +189,21 @@ pub struct ConnectInfo {
     pub total: Duration,
 }
 
+/// Reports a guarded connect's outcome to its breaker when dropped.
+struct Outcome<'a> {
+    connector: &'a Connector,
+    target: &'a Target,
+    /// `Some(true)`: success; `Some(false)`: failure (also when the
+    /// connect is abandoned); `None`: nothing to say about the target.
+    verdict: Option<bool>,
+}
+
+impl Drop for Outcome<'_> {
+    fn drop(&mut self) {
+        self.connector.record(self.target, self.verdict);
+    }
+}
+
 /// Most per-target circuit breakers kept; closed ones are dropped first.
 const MAX_BREAKERS: usize = 4096;
 
@@ -397,18 +412,33 @@ impl Connector {
     /// Dropping the future abandons every attempt and handshake in progress.
     pub async fn connect_to(&self, target: &Target) -> Result<(Stream, ConnectInfo)> {
         let chain = self.inner.proxies.select(target.scheme, &target.host);
-        self.admit(target)?;
-        let result = self.establish(target, chain).await;
-        self.record(target, &result);
-        result
+        self.guarded(target, chain).await
     }
 
     /// Runs the pipeline for `target` without any proxy (the HTTP client
     /// reaching a forwarding proxy itself).
     pub(crate) async fn connect_direct(&self, target: &Target) -> Result<(Stream, ConnectInfo)> {
+        self.guarded(target, &[]).await
+    }
+
+    /// The pipeline behind the target's circuit breaker: a connect that is
+    /// abandoned (its future dropped) counts as a failure, so a half-open
+    /// probe is never held forever.
+    async fn guarded(&self, target: &Target, chain: &[Proxy]) -> Result<(Stream, ConnectInfo)> {
         self.admit(target)?;
-        let result = self.establish(target, &[]).await;
-        self.record(target, &result);
+        let mut outcome = Outcome {
+            connector: self,
+            target,
+            verdict: Some(false),
+        };
+        let result = self.establish(target, chain).await;
+        outcome.verdict = match &result {
+            Ok(_) => Some(true),
+            // A caller's mistake says nothing about the target.
+            Err(e) if e.kind() == ErrorKind::InvalidInput => None,
+            Err(_) => Some(false),
+        };
+        drop(outcome);
         result
     }
 
@@ -425,7 +455,17 @@ impl Connector {
         let mut breakers = breakers.lock().unwrap_or_else(|e| e.into_inner());
         let key = (target.host.clone(), target.port);
         if !breakers.contains_key(&key) && breakers.len() >= MAX_BREAKERS {
-            breakers.retain(|_, b| b.state() != BreakerState::Closed);
+            // Closed breakers and open ones past their cool-down carry
+            // nothing worth keeping.
+            breakers.retain(|_, b| match b.state() {
+                BreakerState::Open { until } => until > now,
+                BreakerState::HalfOpen => true,
+                BreakerState::Closed => false,
+            });
+            if breakers.len() >= MAX_BREAKERS {
+                // Still full of failing targets: this one goes unguarded.
+                return Ok(());
+            }
         }
         let breaker = breakers
             .entry(key)
@@ -440,17 +480,19 @@ impl Connector {
         })
     }
 
-    fn record<T>(&self, target: &Target, result: &Result<T>) {
-        let Some((_, breakers)) = &self.inner.breakers else {
+    /// Tells the target's breaker how the connect went (`None`: nothing to
+    /// say).
+    fn record(&self, target: &Target, verdict: Option<bool>) {
+        let (Some((_, breakers)), Some(ok)) = (&self.inner.breakers, verdict) else {
             return;
         };
         let now = race::now();
         let mut breakers = breakers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(breaker) = breakers.get_mut(&(target.host.clone(), target.port)) {
-            match result {
-                Ok(_) => breaker.on_success(now),
-                Err(e) if e.kind() == ErrorKind::InvalidInput => {}
-                Err(_) => breaker.on_failure(now),
+            if ok {
+                breaker.on_success(now);
+            } else {
+                breaker.on_failure(now);
             }
         }
     }

@@ -60,12 +60,28 @@ impl Proxies {
 
     /// [`from_env`](Self::from_env) with the variables read through `get`.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Proxies> {
+        Proxies::read(get, true)
+    }
+
+    /// [`from_env`](Self::from_env), skipping (with a warning) a variable
+    /// that does not parse: for constructors that cannot fail.
+    pub(crate) fn from_env_lenient() -> Proxies {
+        Proxies::read(|name| std::env::var(name).ok(), false).unwrap_or_default()
+    }
+
+    fn read(get: impl Fn(&str) -> Option<String>, strict: bool) -> Result<Proxies> {
         let var = |lower: &str, upper: &str| {
             get(lower)
                 .or_else(|| get(upper))
                 .filter(|v| !v.trim().is_empty())
         };
-        let parse = |value: Option<String>| value.map(|v| Proxy::parse(v.trim())).transpose();
+        let parse = |value: Option<String>| match value.map(|v| Proxy::parse(v.trim())) {
+            Some(Err(e)) if !strict => {
+                warn_skipped(&e);
+                Ok(None)
+            }
+            other => other.transpose(),
+        };
         let cgi = get("REQUEST_METHOD").is_some();
         let http = if cgi {
             get("http_proxy").filter(|v| !v.trim().is_empty())
@@ -107,6 +123,13 @@ impl Proxies {
     }
 }
 
+fn warn_skipped(e: &crate::Error) {
+    #[cfg(feature = "http")]
+    tracing::warn!(error = %e, "ignoring a proxy variable that does not parse");
+    #[cfg(not(feature = "http"))]
+    let _ = e;
+}
+
 /// Hosts that bypass the proxies (`NO_PROXY`): `*` for all, domain names
 /// (`example.com` and `.example.com` both cover the domain and its
 /// subdomains), IP addresses and CIDR blocks (`10.0.0.0/8`, `fd00::/8`).
@@ -142,12 +165,19 @@ impl NoProxy {
             } else if let Some(net) = parse_cidr(entry) {
                 no.nets.push(net);
             } else {
-                let domain = entry.trim_start_matches("*.").trim_start_matches('.');
-                // A port is not part of the match.
-                let domain = match domain.rsplit_once(':') {
-                    Some((d, p)) if p.parse::<u16>().is_ok() => d,
-                    _ => domain,
+                // A port is not part of the match: `host:port`, `[v6]:port`.
+                let host = match super::split_host_port(entry) {
+                    Some((host, Some(_))) => host,
+                    _ => entry.to_owned(),
                 };
+                if let Some(net) = parse_cidr(&host) {
+                    no.nets.push(net);
+                    continue;
+                }
+                let domain = host
+                    .trim_start_matches("*.")
+                    .trim_start_matches('.')
+                    .trim_end_matches('.');
                 if !domain.is_empty() {
                     no.domains.push(domain.to_ascii_lowercase());
                 }
@@ -184,7 +214,17 @@ pub(super) fn parse_cidr(entry: &str) -> Option<(IpAddr, u8)> {
         }
     };
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    (len <= max).then_some((ip, len))
+    if len > max {
+        return None;
+    }
+    // An IPv4-mapped network is the IPv4 network it maps.
+    match ip {
+        IpAddr::V6(v6) if len >= 96 => match v6.to_ipv4_mapped() {
+            Some(v4) => Some((IpAddr::V4(v4), len - 96)),
+            None => Some((ip, len)),
+        },
+        _ => Some((ip, len)),
+    }
 }
 
 pub(super) fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
@@ -234,6 +274,14 @@ mod tests {
         .unwrap();
         assert!(p.is_empty());
         assert!(Proxies::from_vars(vars(&[("ALL_PROXY", "gopher://x")])).is_err());
+        // Lenient reading skips the bad variable and keeps the good ones.
+        let p = Proxies::read(
+            vars(&[("ALL_PROXY", "gopher://x"), ("https_proxy", "http://h:3")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(p.select("https", "x")[0].port(), 3);
+        assert!(p.select("tcp", "x").is_empty());
         let p =
             Proxies::from_vars(vars(&[("ALL_PROXY", "socks5://h"), ("NO_PROXY", "*")])).unwrap();
         assert!(p.select("tcp", "anything").is_empty());
@@ -241,6 +289,8 @@ mod tests {
 
     #[test]
     fn cidrs_and_domains() {
+        let no = NoProxy::parse("[::1]:8080 ::ffff:192.168.0.0/112 example.org.");
+        assert!(no.matches("::1") && no.matches("192.168.3.4") && no.matches("www.example.org"));
         let no = NoProxy::parse("10.0.0.0/8 fd00::/8 .corp:8080 0.0.0.0/0x");
         assert!(no.matches("10.255.0.1") && !no.matches("11.0.0.1"));
         assert!(no.matches("fd12::1") && !no.matches("fe80::1"));

@@ -46,8 +46,14 @@ where
             let target = match ip_literal(host) {
                 Some(ip) => Address::Ip(SocketAddr::new(ip, port)),
                 None if local => {
-                    let ip = match overrides.get(host, port).and_then(|ips| pick(ips, version)) {
-                        Some(ip) => ip,
+                    let ip = match overrides.get(host, port) {
+                        Some(ips) => pick(ips, version).ok_or_else(|| {
+                            Error::new(ErrorKind::Dns, "resolve")
+                                .with_name(host)
+                                .with_detail(
+                                    "its --resolve addresses have no IPv4 one (SOCKS4 needs one)",
+                                )
+                        })?,
                         None => resolve_here(resolver, host, version).await?,
                     };
                     Address::Ip(SocketAddr::new(ip, port))

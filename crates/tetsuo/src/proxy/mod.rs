@@ -223,15 +223,20 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A proxy URL with any password hidden, for error messages.
+/// A proxy URL with any password hidden, for error messages: whatever
+/// follows the first `:` of the user information (before the last `@`).
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].rfind('@') {
+        Some(at) => {
+            let at = start + at;
+            let userinfo = &url[start..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..start], &url[at..]),
+                None => url.to_owned(),
+            }
         }
-        _ => url.to_owned(),
+        None => url.to_owned(),
     }
 }
 
@@ -263,7 +268,13 @@ mod tests {
             let err = Proxy::parse(bad).unwrap_err();
             assert!(err.is_invalid_input(), "{bad}");
         }
-        let err = Proxy::parse("gopher://user:secret@h").unwrap_err();
-        assert!(!err.to_string().contains("secret"), "{err}");
+        for leaky in [
+            "gopher://user:secret@h",
+            "user:secret@h:99999",
+            "socks5:/user:secret@h",
+        ] {
+            let err = Proxy::parse(leaky).unwrap_err();
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
     }
 }

@@ -45,13 +45,25 @@ impl FromStr for IpNet {
 }
 
 /// Configures a [`SocksServer`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SocksServerBuilder {
     credentials: Option<(String, String)>,
     allow: Vec<IpNet>,
     deny: Vec<IpNet>,
     handshake_timeout: Duration,
     connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for SocksServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocksServerBuilder")
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("allow", &self.allow)
+            .field("deny", &self.deny)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SocksServerBuilder {
@@ -157,16 +169,10 @@ impl SocksServer {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let config = &self.config;
-        let handshake = tokio::time::timeout(config.handshake_timeout, self.handshake(&mut io));
-        let (mut upstream, leftover) = match handshake.await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(Error::new(ErrorKind::Timeout, "SOCKS handshake with")
-                    .with_addr(peer)
-                    .with_detail("the client did not finish its request in time"));
-            }
-        };
+        let (mut upstream, leftover) = self
+            .handshake(&mut io)
+            .await
+            .map_err(|e| e.with_addr(peer))?;
         if !leftover.is_empty() {
             upstream
                 .write_all(&leftover)
@@ -184,6 +190,9 @@ impl SocksServer {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let config = &self.config;
+        // The client has this long to send its messages; resolving and
+        // connecting the destination are bounded separately.
+        let deadline = tokio::time::Instant::now() + config.handshake_timeout;
         let mut machine = Server::new(config.credentials.is_some());
         let mut buf = Vec::with_capacity(512);
         loop {
@@ -244,9 +253,12 @@ impl SocksServer {
                 }
             }
             let mut chunk = [0u8; 512];
-            let n = io
-                .read(&mut chunk)
+            let n = tokio::time::timeout_at(deadline, io.read(&mut chunk))
                 .await
+                .map_err(|_| {
+                    Error::new(ErrorKind::Timeout, "SOCKS handshake with")
+                        .with_detail("the client did not finish its request in time")
+                })?
                 .map_err(|e| Error::io("read from", e))?;
             if n == 0 {
                 return Err(Error::new(ErrorKind::Closed, "SOCKS handshake")
@@ -263,9 +275,6 @@ impl SocksServer {
     /// Resolves, checks the rules and connects; the refusal reply on failure.
     async fn open(&self, request: &socks::Request) -> std::result::Result<TcpStream, Reply> {
         let config = &self.config;
-        if config.credentials.is_some() && request.version != Version::V5 {
-            return Err(Reply::NotAllowed);
-        }
         let (ips, port) = match &request.target {
             Address::Ip(addr) => (vec![addr.ip()], addr.port()),
             Address::Domain(name, port) => {
@@ -280,8 +289,15 @@ impl SocksServer {
                 }
             }
         };
+        // The unspecified addresses (0.0.0.0, ::, and 0.0.0.0/8 at large)
+        // reach this host on Linux: never a destination, whatever the rules.
         let allowed: Vec<IpAddr> = ips
             .into_iter()
+            .map(|ip| ip.to_canonical())
+            .filter(|ip| match ip {
+                IpAddr::V4(v4) => v4.octets()[0] != 0,
+                IpAddr::V6(v6) => !v6.is_unspecified(),
+            })
             .filter(|ip| {
                 !config.deny.iter().any(|n| n.contains(*ip))
                     && (config.allow.is_empty() || config.allow.iter().any(|n| n.contains(*ip)))

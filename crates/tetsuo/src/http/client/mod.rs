@@ -337,12 +337,14 @@ impl Default for Client {
 }
 
 impl Client {
-    /// A client with the default settings.
+    /// A client with the default settings. A proxy variable that does not
+    /// parse is skipped with a warning here (`Client::builder().build()`
+    /// reports it as an error instead).
     pub fn new() -> Client {
-        // The defaults are valid: building cannot fail.
         Client::builder()
+            .proxies(Proxies::from_env_lenient())
             .build()
-            .unwrap_or_else(|_| unreachable!("the default client configuration is valid"))
+            .unwrap_or_else(|_| unreachable!("with the proxies given, building cannot fail"))
     }
 
     /// A builder with the default settings.
@@ -506,7 +508,11 @@ impl Client {
                 };
                 (key, format!("http://{host}{path}"))
             }
-            None => (origin.clone(), path.to_owned()),
+            None => {
+                // Meant for a forwarding proxy: never for an origin.
+                headers.remove(PROXY_AUTHORIZATION);
+                (origin.clone(), path.to_owned())
+            }
         };
         if !headers.contains_key(HOST) {
             headers.insert(
