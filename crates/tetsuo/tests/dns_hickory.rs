@@ -1,6 +1,9 @@
 //! The hickory-backed resolver against a DNS server started by the test
 //! (hickory-server, counting the queries that reach it): A, AAAA, SRV,
-//! NXDOMAIN cached, TTL expiry, and Happy Eyeballs fed by separate answers.
+//! NXDOMAIN cached, TTL expiry, Happy Eyeballs fed by separate answers, and
+//! (with `dns-over-https`) DNS-over-TLS and DNS-over-HTTPS.
+
+mod support;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +52,16 @@ fn name(s: &str) -> Name {
 
 /// Serves zone `test.` on 127.0.0.1 (UDP); its address and query counter.
 async fn dns_server(app_port: u16) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (mut server, queries) = zone_server(app_port);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    server.register_socket(socket);
+    tokio::spawn(async move { server.block_until_done().await });
+    (addr, queries)
+}
+
+/// A server for zone `test.`, with no listener yet.
+fn zone_server(app_port: u16) -> (ServerFuture<Counting>, Arc<AtomicUsize>) {
     let origin = name("test.");
     let mut zone = InMemoryAuthority::empty(origin.clone(), ZoneType::Primary, false);
     let soa = SOA::new(
@@ -87,15 +100,11 @@ async fn dns_server(app_port: u16) -> (SocketAddr, Arc<AtomicUsize>) {
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
     let queries = Arc::new(AtomicUsize::new(0));
-    let mut server = ServerFuture::new(Counting {
+    let server = ServerFuture::new(Counting {
         catalog,
         queries: queries.clone(),
     });
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    server.register_socket(socket);
-    tokio::spawn(async move { server.block_until_done().await });
-    (addr, queries)
+    (server, queries)
 }
 
 fn resolver(server: SocketAddr) -> HickoryResolver {
@@ -204,4 +213,75 @@ async fn the_connector_races_what_the_dns_server_says() {
     );
     assert_eq!(info.resolved.len(), 2, "{info:?}");
     assert!(info.attempts.iter().any(|a| a.addr.is_ipv6()), "{info:?}");
+}
+
+#[cfg(feature = "dns-over-https")]
+#[tokio::test]
+async fn dns_over_tls_and_over_https() {
+    use support::pki::{Ca, Validity};
+
+    // hickory-server on DoT and DoH with a certificate for dns.test.
+    let ca = Ca::root("DNS Test CA");
+    let leaf = ca.server(&["dns.test"], Validity::Current);
+    let provider = rustls::crypto::ring::default_provider();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf.key.serialize_der()).unwrap();
+    let certified = rustls::sign::CertifiedKey::from_der(vec![leaf.der()], key, &provider).unwrap();
+    let certs: Arc<dyn rustls::server::ResolvesServerCert> =
+        Arc::new(rustls::sign::SingleCertAndKey::from(certified));
+    let (mut server, queries) = zone_server(1);
+    let dot = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dot_addr = dot.local_addr().unwrap();
+    server
+        .register_tls_listener(dot, Duration::from_secs(5), certs.clone())
+        .unwrap();
+    let doh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let doh_addr = doh.local_addr().unwrap();
+    server
+        .register_https_listener(
+            doh,
+            Duration::from_secs(5),
+            certs,
+            None,
+            "/dns-query".into(),
+        )
+        .unwrap();
+    tokio::spawn(async move { server.block_until_done().await });
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    for (server, transport) in [
+        (NameServer::tls(dot_addr, "dns.test"), "DoT"),
+        (NameServer::https(doh_addr, "dns.test"), "DoH"),
+    ] {
+        let before = queries.load(Ordering::SeqCst);
+        let resolver = HickoryResolver::builder()
+            .name_server(server)
+            .tls_config(tls.clone())
+            .use_hosts_file(false)
+            .build()
+            .unwrap();
+        let ips = resolver.lookup("dual.test", Query::V6).await.unwrap();
+        assert_eq!(
+            ips,
+            [IpAddr::from(std::net::Ipv6Addr::LOCALHOST)],
+            "{transport}"
+        );
+        assert_eq!(queries.load(Ordering::SeqCst), before + 1, "{transport}");
+    }
+
+    // A server whose certificate is for another name is refused.
+    let resolver = HickoryResolver::builder()
+        .name_server(NameServer::tls(dot_addr, "other.test"))
+        .tls_config(tls)
+        .use_hosts_file(false)
+        .timeout(Duration::from_secs(2))
+        .attempts(1)
+        .build()
+        .unwrap();
+    assert!(resolver.lookup("dual.test", Query::V4).await.is_err());
 }
