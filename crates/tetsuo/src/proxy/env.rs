@@ -106,7 +106,7 @@ impl Proxies {
     /// `"https"`, anything else for plain TCP); empty for a direct
     /// connection.
     pub fn select(&self, scheme: &str, host: &str) -> &[Proxy] {
-        if self.no_proxy.matches(host) {
+        if self.is_empty() || self.no_proxy.matches(host) {
             return &[];
         }
         let specific = match scheme {
