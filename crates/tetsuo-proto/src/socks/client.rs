@@ -2,7 +2,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::{Address, Error, Reply, SOCKS4_GRANTED, check_len, domain, parse_address, put_address};
+use super::{
+    Address, Error, NO_AUTH, Reply, SOCKS4_GRANTED, USER_PASS, check_len, domain, parse_address,
+    put_address,
+};
 
 /// Which SOCKS dialect to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,9 +17,6 @@ pub enum Version {
     /// SOCKS5 (RFC 1928): IPv4, IPv6 or names; optional username/password.
     V5,
 }
-
-const NO_AUTH: u8 = 0x00;
-const USER_PASS: u8 = 0x02;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

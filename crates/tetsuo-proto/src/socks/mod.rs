@@ -215,6 +215,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// SOCKS5 method: no authentication.
+const NO_AUTH: u8 = 0x00;
+/// SOCKS5 method: username/password (RFC 1929).
+const USER_PASS: u8 = 0x02;
 const ATYP_IPV4: u8 = 1;
 const ATYP_DOMAIN: u8 = 3;
 const ATYP_IPV6: u8 = 4;

@@ -5,12 +5,10 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::{
-    Address, Error, Reply, SOCKS4_GRANTED, SOCKS4_REJECTED, Version, domain, parse_address,
-    put_address,
+    Address, Error, NO_AUTH, Reply, SOCKS4_GRANTED, SOCKS4_REJECTED, USER_PASS, Version, domain,
+    parse_address, put_address,
 };
 
-const NO_AUTH: u8 = 0x00;
-const USER_PASS: u8 = 0x02;
 const NO_ACCEPTABLE: u8 = 0xff;
 const CONNECT: u8 = 1;
 /// Longest SOCKS4 USERID or SOCKS4a host name (with its NUL).

@@ -206,21 +206,13 @@ pub(crate) fn basic_auth_value(user: &str, password: &str) -> String {
     format!("Basic {token}")
 }
 
+/// Percent-decoded text (`%zz` and the like stay as written, as in
+/// curl); `None` when the result is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// A proxy URL with any password hidden, for error messages: whatever
@@ -262,7 +254,7 @@ mod tests {
             "http://",
             "http://h:99999",
             "http://h/path",
-            "socks5://u:%zz@h",
+            "socks5://u:%ff@h",
             "https://h",
         ] {
             let err = Proxy::parse(bad).unwrap_err();
