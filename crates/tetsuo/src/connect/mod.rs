@@ -417,6 +417,7 @@ impl Connector {
 
     /// Runs the pipeline for `target` without any proxy (the HTTP client
     /// reaching a forwarding proxy itself).
+    #[cfg(feature = "http")]
     pub(crate) async fn connect_direct(&self, target: &Target) -> Result<(Stream, ConnectInfo)> {
         self.guarded(target, &[]).await
     }
