@@ -65,6 +65,7 @@ impl Proxies {
 
     /// [`from_env`](Self::from_env), skipping (with a warning) a variable
     /// that does not parse: for constructors that cannot fail.
+    #[cfg(feature = "http")]
     pub(crate) fn from_env_lenient() -> Proxies {
         Proxies::read(|name| std::env::var(name).ok(), false).unwrap_or_default()
     }
