@@ -605,3 +605,31 @@ fn a_client_refuses_a_switch_it_did_not_ask_for() {
         .unwrap_err();
     assert_eq!(err, Error::UnexpectedSwitch);
 }
+
+#[test]
+fn recycled_heads_carry_the_same_requests() {
+    // Heads given back serve the next ones; what the requests say is
+    // unchanged, whatever their field counts.
+    let mut conn = server();
+    let mut seen = Vec::new();
+    for fields in [1usize, 20, 0, 3, 40, 2] {
+        let mut req = String::from("GET /x HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..fields {
+            req.push_str(&format!("X-F{i}: {i}\r\n"));
+        }
+        req.push_str("\r\n");
+        conn.handle_input(req.as_bytes()).unwrap();
+        let Some(Event::Request(head)) = conn.poll_event() else {
+            panic!("no request")
+        };
+        let parts = head.to_parts().unwrap();
+        seen.push(parts.headers.len());
+        assert_eq!(parts.headers.get("x-f0").is_some(), fields > 0);
+        conn.recycle(head);
+        while conn.poll_event().is_some() {}
+        conn.send_response(StatusCode::OK, &headers(&[("content-length", "0")]))
+            .unwrap();
+        wire(&mut conn);
+    }
+    assert_eq!(seen, [2, 21, 1, 4, 41, 3]);
+}

@@ -375,8 +375,15 @@ impl Connection {
         self.closing
     }
 
+    /// Gives a request head back once it has been read (after
+    /// [`RequestHead::to_parts`]): its memory serves the next head, so a
+    /// server that recycles parses without allocating per request.
+    pub fn recycle(&mut self, head: RequestHead) {
+        self.parser.recycle(head.head);
+    }
+
     /// Gives back the memory of buffers that are empty now (input, output,
-    /// events, the parser's field list), for a connection going idle: a
+    /// events, the parser's field lists), for a connection going idle: a
     /// server holding many idle keep-alive connections then holds little
     /// for each. The next message allocates them again.
     pub fn release_buffers(&mut self) {

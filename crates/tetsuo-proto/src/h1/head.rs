@@ -91,6 +91,17 @@ pub struct Head {
 }
 
 impl Head {
+    /// Everything but the field list.
+    fn clone_without_fields(&self) -> Head {
+        Head {
+            start: self.start,
+            version: self.version,
+            fields: Vec::new(),
+            meta: self.meta,
+            len: self.len,
+        }
+    }
+
     fn empty(capacity: usize) -> Head {
         Head {
             start: StartLine::Response {
@@ -217,6 +228,9 @@ pub struct HeadParser {
     /// Where the next unparsed line starts.
     pos: usize,
     framing: FramingFields,
+    /// A field list handed back with [`recycle`](Self::recycle), for the
+    /// next [`take_head`](Self::take_head).
+    spare: Vec<Field>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +260,7 @@ impl HeadParser {
             stage: Stage::Leading,
             pos: 0,
             framing: FramingFields::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -271,6 +286,7 @@ impl HeadParser {
         if self.head.fields.is_empty() {
             self.head.fields = Vec::new();
         }
+        self.spare = Vec::new();
     }
 
     /// Parses the head at the start of `buf`. After [`Status::Partial`],
@@ -422,11 +438,32 @@ impl HeadParser {
     }
 
     /// Takes the head parsed last, leaving the parser reset.
+    ///
+    /// The head leaves with the parser's field list; the parser goes on
+    /// with the list last given back to [`recycle`](Self::recycle) or, if
+    /// none, a right-sized copy leaves instead. A caller that recycles
+    /// every head parses without allocating.
     pub fn take_head(&mut self) -> Head {
-        // A right-sized copy goes; the parser keeps its roomy field list.
-        let head = self.head.clone();
+        let head = if self.spare.capacity() >= self.head.fields.len().max(1) {
+            let fields = std::mem::take(&mut self.spare);
+            let fields = std::mem::replace(&mut self.head.fields, fields);
+            Head {
+                fields,
+                ..self.head.clone_without_fields()
+            }
+        } else {
+            self.head.clone()
+        };
         self.reset();
         head
+    }
+
+    /// Gives a head's field list back for the next
+    /// [`take_head`](Self::take_head).
+    pub fn recycle(&mut self, head: Head) {
+        if head.fields.capacity() > self.spare.capacity() {
+            self.spare = head.fields;
+        }
     }
 
     /// A view of the request just parsed from `buf`.

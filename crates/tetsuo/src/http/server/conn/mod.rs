@@ -69,10 +69,11 @@ enum TimerKind {
     Body,
 }
 
-enum ResponseState<B> {
+enum ResponseState {
     /// The service's future (in `Driver::service_future`) is running.
     Waiting,
-    Body(Pin<Box<B>>),
+    /// The body (in `Exchange::body`) is being sent.
+    Body,
     Done,
 }
 
@@ -83,7 +84,10 @@ struct Exchange<S: HttpService> {
     body_tx: Option<PipeSender>,
     /// `100 Continue` is still to be sent when the service reads the body.
     expect_continue: bool,
-    response: ResponseState<S::ResBody>,
+    response: ResponseState,
+    /// The response body while it is sent; the box outlives it, serving
+    /// the next response of the connection.
+    body: Option<Pin<Box<Option<S::ResBody>>>>,
     upgrade_tx: Option<oneshot::Sender<Upgraded>>,
     /// Answer with `Connection: close`.
     close: bool,
@@ -389,13 +393,12 @@ where
         let framing = request_framing(head.head());
         let expect_continue = head.head().expects_continue() && framing != Framing::Empty;
         let switching = head.head().wants_upgrade() || method == Method::CONNECT;
-        let parts = match head.to_parts() {
-            Ok(parts) => parts,
-            Err(_) => {
-                // A target the `http` crate cannot represent.
-                self.answer_error(StatusCode::BAD_REQUEST);
-                return;
-            }
+        let parts = head.to_parts();
+        conn!(self).recycle(head);
+        let Ok(parts) = parts else {
+            // A target the `http` crate cannot represent.
+            self.answer_error(StatusCode::BAD_REQUEST);
+            return;
         };
         let (body, body_tx) = match framing {
             Framing::Empty => (Body::empty(), None),
@@ -435,6 +438,7 @@ where
             body_tx,
             expect_continue,
             response: ResponseState::Waiting,
+            body: None,
             upgrade_tx,
             close,
             status: None,
@@ -444,7 +448,9 @@ where
         };
         self.exchange = Some(match self.spare.take() {
             Some(mut boxed) => {
+                let body = boxed.body.take();
                 *boxed = exchange;
+                boxed.body = body;
                 boxed
             }
             None => Box::new(exchange),
@@ -550,7 +556,11 @@ where
             end_message(conn!(self), None).map_err(|_| End::Abort)?;
             self.finish_exchange();
         } else {
-            ex.response = ResponseState::Body(Box::pin(body));
+            match &mut ex.body {
+                Some(slot) => slot.as_mut().set(Some(body)),
+                None => ex.body = Some(Box::pin(Some(body))),
+            }
+            ex.response = ResponseState::Body;
         }
         Ok(())
     }
@@ -564,10 +574,13 @@ where
             let Some(ex) = &mut self.exchange else {
                 return Ok(progress);
             };
-            let ResponseState::Body(body) = &mut ex.response else {
+            let (ResponseState::Body, Some(slot)) = (&ex.response, &mut ex.body) else {
                 return Ok(progress);
             };
-            let frame = match body.as_mut().poll_frame(cx) {
+            let Some(body) = slot.as_mut().as_pin_mut() else {
+                return Ok(progress);
+            };
+            let frame = match body.poll_frame(cx) {
                 Poll::Pending => return Ok(progress),
                 Poll::Ready(frame) => frame,
             };
@@ -611,6 +624,9 @@ where
             ex.body_tx = None;
             ex.upgrade_tx = None;
             ex.response = ResponseState::Done;
+            if let Some(slot) = &mut ex.body {
+                slot.as_mut().set(None);
+            }
             self.spare = Some(ex);
         }
         self.served += 1;
