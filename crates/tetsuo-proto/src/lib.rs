@@ -21,8 +21,10 @@
 //!   backoff with jitter, a circuit breaker.
 //! - [`socks`]: SOCKS4, SOCKS4a and SOCKS5 client and server handshakes.
 //! - [`tunnel`]: the HTTP CONNECT request and reply of an HTTP proxy.
+//! - [`ws`]: WebSocket (RFC 6455) with permessage-deflate (RFC 7692):
+//!   frames, messages, the opening and closing handshakes.
 //!
-//! HPACK and HTTP/2 and WebSocket follow, one issue at a time.
+//! HPACK and HTTP/2 follow.
 //!
 //! # Example
 //!
@@ -46,3 +48,4 @@ pub mod h1;
 pub mod rate;
 pub mod socks;
 pub mod tunnel;
+pub mod ws;

@@ -81,6 +81,8 @@ pub mod net;
 pub mod proxy;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use error::{Error, ErrorKind, Result, TlsCause};
 

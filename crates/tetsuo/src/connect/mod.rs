@@ -204,6 +204,18 @@ impl Drop for Outcome<'_> {
     }
 }
 
+/// A random `u64` (std's randomly keyed hasher over a counter and the
+/// clock): backoff jitter, WebSocket keys and masks. Not for secrets.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    COUNTER.fetch_add(1, Ordering::Relaxed).hash(&mut h);
+    race::now().hash(&mut h);
+    h.finish()
+}
+
 /// Most per-target circuit breakers kept; closed ones are dropped first.
 const MAX_BREAKERS: usize = 4096;
 

@@ -1,8 +1,6 @@
 //! Retrying with backoff, and keeping a long-lived connection alive.
 
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,12 +9,6 @@ use tetsuo_proto::connect::{Backoff, CircuitBreaker};
 
 use super::{ConnectInfo, Connector, Stream, Target, race::now};
 use crate::{Error, ErrorKind, Result};
-
-/// A uniformly random `u64` for jitter (std's per-process random keys;
-/// no cryptographic use).
-fn random() -> u64 {
-    RandomState::new().hash_one(now())
-}
 
 /// Runs an operation again after retryable failures
 /// ([`Error::is_retryable`]), waiting [`Backoff`] delays between tries, and
@@ -86,7 +78,7 @@ impl Retry {
                     .unwrap_or_else(|e| e.into_inner())
                     .try_acquire(now());
                 if let Err(rejected) = admitted {
-                    if self.backoff.next_delay(random()).is_none() {
+                    if self.backoff.next_delay(super::random_u64()).is_none() {
                         return Err(Error::new(ErrorKind::CircuitOpen, "call")
                             .with_detail("circuit open after repeated failures"));
                     }
@@ -109,7 +101,7 @@ impl Retry {
                 Err(e) if !e.is_retryable() => return Err(e),
                 Err(e) => e,
             };
-            match self.backoff.next_delay(random()) {
+            match self.backoff.next_delay(super::random_u64()) {
                 Some(delay) => tokio::time::sleep(delay).await,
                 None => return Err(error),
             }
@@ -253,7 +245,11 @@ impl Reconnect {
                 error: error.to_string(),
             });
             let retry = error.is_retryable() || error.kind() == ErrorKind::CircuitOpen;
-            match self.backoff.next_delay(random()).filter(|_| retry) {
+            match self
+                .backoff
+                .next_delay(super::random_u64())
+                .filter(|_| retry)
+            {
                 Some(delay) => {
                     self.emit(ReconnectEvent::Waiting { delay });
                     tokio::time::sleep(delay).await;

@@ -1,0 +1,512 @@
+//! One side of a WebSocket connection after the opening handshake.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::deflate::{Deflate, Params};
+use super::frame::{FrameHeader, Opcode, apply_mask};
+use super::utf8::Utf8Validator;
+use super::{CloseCode, Error};
+
+/// Which side this is: clients mask what they send, servers must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The side that opened the connection.
+    Client,
+    /// The side that accepted it.
+    Server,
+}
+
+/// Bounds on what a peer can make us hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Longest frame payload (default 16 MiB).
+    pub max_frame: usize,
+    /// Longest message, after inflating (default 64 MiB).
+    pub max_message: usize,
+    /// Most answers to control frames (pongs) waiting to be sent before
+    /// the peer is considered a flood (default 1024).
+    pub max_queued_control: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_frame: 16 << 20,
+            max_message: 64 << 20,
+            max_queued_control: 1024,
+        }
+    }
+}
+
+/// A close frame's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The code.
+    pub code: CloseCode,
+    /// The reason (UTF-8, at most 123 bytes).
+    pub reason: String,
+}
+
+/// What arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete text message.
+    Text(String),
+    /// A complete binary message.
+    Binary(Bytes),
+    /// A ping (already answered with a pong).
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame (`None`: it gave no code). Our answer is
+    /// queued; once it is sent the connection is done.
+    Close(Option<CloseFrame>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// We sent a close frame; waiting for the peer's.
+    CloseSent,
+    /// Both close frames exchanged (or a failure): nothing more is read.
+    Closed,
+}
+
+/// The frame being received.
+#[derive(Debug, Clone, Copy)]
+struct Incoming {
+    header: FrameHeader,
+    /// Payload bytes received so far.
+    seen: u64,
+}
+
+/// A WebSocket connection: bytes in, events out; messages in, bytes out.
+///
+/// ```
+/// use tetsuo_proto::ws::{Connection, Event, Limits, Role};
+///
+/// let mut client = Connection::new(Role::Client, Limits::default(), None, 7);
+/// let mut server = Connection::new(Role::Server, Limits::default(), None, 0);
+/// client.send_text("hello");
+/// let mut wire = Vec::new();
+/// client.poll_transmit(&mut wire);
+/// server.handle_input(&wire).unwrap();
+/// assert_eq!(server.poll_event(), Some(Event::Text("hello".into())));
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    limits: Limits,
+    state: State,
+    input: BytesMut,
+    incoming: Option<Incoming>,
+    /// The message being assembled: its opcode and whether it is
+    /// compressed.
+    message: Option<(Opcode, bool)>,
+    payload: BytesMut,
+    control: Vec<u8>,
+    utf8: Utf8Validator,
+    deflate: Option<Deflate>,
+    events: VecDeque<Event>,
+    transmit: Vec<u8>,
+    queued_control: usize,
+    /// xorshift64* state for client masking keys.
+    rng: u64,
+}
+
+impl Connection {
+    /// A connection for `role`, with `deflate` parameters if
+    /// permessage-deflate was agreed. A client masks its frames with keys
+    /// drawn from `seed` (pass a random number; a server ignores it).
+    pub fn new(
+        role: Role,
+        limits: Limits,
+        deflate: Option<(Params, u32)>,
+        seed: u64,
+    ) -> Connection {
+        Connection {
+            role,
+            limits,
+            state: State::Open,
+            input: BytesMut::new(),
+            incoming: None,
+            message: None,
+            payload: BytesMut::new(),
+            control: Vec::new(),
+            utf8: Utf8Validator::new(),
+            deflate: deflate.map(|(p, level)| Deflate::new(&p, role == Role::Server, level)),
+            events: VecDeque::new(),
+            transmit: Vec::new(),
+            queued_control: 0,
+            rng: seed | 1,
+        }
+    }
+
+    /// The side this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// True once the closing handshake is over (or the connection failed):
+    /// after sending what [`poll_transmit`](Self::poll_transmit) gives, close
+    /// the transport.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// True if a message can still be sent.
+    pub fn can_send(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Moves the bytes to send into `dst`.
+    pub fn poll_transmit(&mut self, dst: &mut Vec<u8>) {
+        if dst.is_empty() {
+            std::mem::swap(dst, &mut self.transmit);
+        } else {
+            dst.append(&mut self.transmit);
+        }
+        self.queued_control = 0;
+    }
+
+    /// Bytes waiting in [`poll_transmit`](Self::poll_transmit).
+    pub fn pending_transmit(&self) -> usize {
+        self.transmit.len()
+    }
+
+    /// Bytes received and not yet processed (a partial frame).
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Gives back the memory of empty buffers (for an idle connection).
+    pub fn release_buffers(&mut self) {
+        if self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        if self.payload.is_empty() {
+            self.payload = BytesMut::new();
+        }
+        if self.transmit.is_empty() {
+            self.transmit = Vec::new();
+        }
+        if self.control.is_empty() {
+            self.control = Vec::new();
+        }
+    }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        // xorshift64*: fast, and the seed is the caller's randomness.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let x = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (x as u32).to_ne_bytes()
+    }
+
+    fn write_frame(&mut self, opcode: Opcode, rsv1: bool, fin: bool, payload: &[u8]) {
+        let mask = (self.role == Role::Client).then(|| self.next_mask());
+        FrameHeader {
+            fin,
+            rsv1,
+            rsv23: false,
+            opcode,
+            mask,
+            len: payload.len() as u64,
+        }
+        .encode(&mut self.transmit);
+        let start = self.transmit.len();
+        self.transmit.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.transmit[start..], key, 0);
+        }
+    }
+
+    fn send_data(&mut self, opcode: Opcode, data: &[u8]) -> bool {
+        if self.state != State::Open {
+            return false;
+        }
+        match self.deflate.as_mut() {
+            Some(deflate) => {
+                let mut compressed = Vec::with_capacity(data.len() / 2 + 16);
+                deflate.compress(data, &mut compressed);
+                self.write_frame(opcode, true, true, &compressed);
+            }
+            None => self.write_frame(opcode, false, true, data),
+        }
+        true
+    }
+
+    /// Queues a text message (compressed if deflate was agreed); false
+    /// after the closing handshake began.
+    pub fn send_text(&mut self, text: &str) -> bool {
+        self.send_data(Opcode::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> bool {
+        self.send_data(Opcode::Binary, data)
+    }
+
+    /// Queues one fragment of a message sent in pieces: `first` starts it
+    /// (text or binary), `fin` ends it. Fragments are never compressed.
+    pub fn send_fragment(&mut self, text: bool, first: bool, fin: bool, data: &[u8]) -> bool {
+        if self.state != State::Open {
+            return false;
+        }
+        let opcode = match (first, text) {
+            (false, _) => Opcode::Continuation,
+            (true, true) => Opcode::Text,
+            (true, false) => Opcode::Binary,
+        };
+        self.write_frame(opcode, false, fin, data);
+        true
+    }
+
+    /// Queues a ping (payload truncated to 125 bytes).
+    pub fn send_ping(&mut self, data: &[u8]) -> bool {
+        if self.state != State::Open {
+            return false;
+        }
+        self.write_frame(Opcode::Ping, false, true, &data[..data.len().min(125)]);
+        true
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (cut to 123
+    /// bytes at a character boundary). Further messages are refused.
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        if self.state != State::Open {
+            return;
+        }
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut payload = Vec::with_capacity(2 + end);
+        payload.extend_from_slice(&code.0.to_be_bytes());
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        self.write_frame(Opcode::Close, false, true, &payload);
+        self.state = State::CloseSent;
+    }
+
+    /// Fails the connection: queues a close frame with the error's code
+    /// (if none was sent) and stops reading.
+    fn fail(&mut self, e: Error) -> Error {
+        if self.state == State::Open {
+            let code = e.close_code();
+            self.write_frame(Opcode::Close, false, true, &code.0.to_be_bytes());
+        }
+        self.state = State::Closed;
+        self.input.clear();
+        e
+    }
+
+    /// Feeds bytes from the peer. Complete messages and control frames
+    /// become events; a protocol violation fails the connection (its close
+    /// frame is queued) and is returned.
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), Error> {
+        if self.state == State::Closed {
+            return Ok(());
+        }
+        self.input.extend_from_slice(data);
+        match self.process() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn process(&mut self) -> Result<(), Error> {
+        loop {
+            if self.state == State::Closed {
+                self.input.clear();
+                return Ok(());
+            }
+            let incoming = match self.incoming {
+                Some(incoming) => incoming,
+                None => {
+                    let Some((header, len)) = FrameHeader::parse(&self.input)? else {
+                        return Ok(());
+                    };
+                    self.check(&header)?;
+                    self.input.advance(len);
+                    // A whole unfragmented frame already here: no copy.
+                    if header.fin
+                        && !header.opcode.is_control()
+                        && header.opcode != Opcode::Continuation
+                        && !header.rsv1
+                        && self.input.len() as u64 >= header.len
+                    {
+                        let mut payload = self.input.split_to(header.len as usize);
+                        if let Some(key) = header.mask {
+                            apply_mask(&mut payload, key, 0);
+                        }
+                        self.deliver(header.opcode, payload.freeze())?;
+                        continue;
+                    }
+                    if header.opcode != Opcode::Continuation && !header.opcode.is_control() {
+                        self.message = Some((header.opcode, header.rsv1));
+                        self.utf8 = Utf8Validator::new();
+                    }
+                    Incoming { header, seen: 0 }
+                }
+            };
+            let left = incoming.header.len - incoming.seen;
+            let n = left.min(self.input.len() as u64) as usize;
+            if n == 0 && left > 0 {
+                self.incoming = Some(incoming);
+                return Ok(());
+            }
+            let mut chunk = self.input.split_to(n);
+            if let Some(key) = incoming.header.mask {
+                apply_mask(&mut chunk, key, incoming.seen as usize);
+            }
+            if incoming.header.opcode.is_control() {
+                self.control.extend_from_slice(&chunk);
+            } else {
+                if let Some((Opcode::Text, false)) = self.message
+                    && !self.utf8.feed(&chunk)
+                {
+                    return Err(Error::InvalidUtf8);
+                }
+                self.payload.extend_from_slice(&chunk);
+            }
+            let incoming = Incoming {
+                seen: incoming.seen + n as u64,
+                ..incoming
+            };
+            if incoming.seen < incoming.header.len {
+                self.incoming = Some(incoming);
+                return Ok(());
+            }
+            self.incoming = None;
+            self.frame_done(incoming.header)?;
+        }
+    }
+
+    /// The rules a frame header must follow before its payload is read.
+    fn check(&self, h: &FrameHeader) -> Result<(), Error> {
+        if h.rsv23 {
+            return Err(Error::ReservedBits);
+        }
+        let masked = h.mask.is_some();
+        if masked != (self.role == Role::Server) {
+            return Err(Error::BadMasking);
+        }
+        if h.opcode.is_control() {
+            if !h.fin || h.len > 125 {
+                return Err(Error::BadControlFrame);
+            }
+            if h.rsv1 {
+                return Err(Error::ReservedBits);
+            }
+            return Ok(());
+        }
+        match (h.opcode, self.message) {
+            (Opcode::Continuation, None) => return Err(Error::BadFragmentation),
+            (Opcode::Continuation, Some(_)) if h.rsv1 => return Err(Error::ReservedBits),
+            (Opcode::Text | Opcode::Binary, Some(_)) => return Err(Error::BadFragmentation),
+            _ => {}
+        }
+        if h.rsv1 && self.deflate.is_none() {
+            return Err(Error::ReservedBits);
+        }
+        if h.len > self.limits.max_frame as u64 {
+            return Err(Error::FrameTooBig);
+        }
+        if self.payload.len() as u64 + h.len > self.limits.max_message as u64 {
+            return Err(Error::MessageTooBig);
+        }
+        Ok(())
+    }
+
+    fn frame_done(&mut self, h: FrameHeader) -> Result<(), Error> {
+        if h.opcode.is_control() {
+            let payload = std::mem::take(&mut self.control);
+            return self.control_frame(h.opcode, payload);
+        }
+        if !h.fin {
+            return Ok(());
+        }
+        let Some((opcode, compressed)) = self.message.take() else {
+            return Err(Error::BadFragmentation);
+        };
+        let raw = std::mem::take(&mut self.payload);
+        let payload = if compressed {
+            let deflate = self.deflate.as_mut().ok_or(Error::ReservedBits)?;
+            let mut out = Vec::new();
+            deflate.decompress(&raw, &mut out, self.limits.max_message)?;
+            Bytes::from(out)
+        } else {
+            if opcode == Opcode::Text && !self.utf8.is_complete() {
+                return Err(Error::InvalidUtf8);
+            }
+            raw.freeze()
+        };
+        self.deliver(opcode, payload)
+    }
+
+    /// Delivers a whole message (text is checked whole here; the cost is
+    /// small next to copying it).
+    fn deliver(&mut self, opcode: Opcode, payload: Bytes) -> Result<(), Error> {
+        let event = match opcode {
+            Opcode::Text => {
+                Event::Text(String::from_utf8(Vec::from(payload)).map_err(|_| Error::InvalidUtf8)?)
+            }
+            _ => Event::Binary(payload),
+        };
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    fn control_frame(&mut self, opcode: Opcode, payload: Vec<u8>) -> Result<(), Error> {
+        match opcode {
+            Opcode::Ping => {
+                if self.state == State::Open {
+                    self.queued_control += 1;
+                    if self.queued_control > self.limits.max_queued_control {
+                        return Err(Error::ControlFlood);
+                    }
+                    self.write_frame(Opcode::Pong, false, true, &payload);
+                }
+                self.events.push_back(Event::Ping(Bytes::from(payload)));
+            }
+            Opcode::Pong => self.events.push_back(Event::Pong(Bytes::from(payload))),
+            _ => {
+                let frame = match payload.len() {
+                    0 => None,
+                    1 => return Err(Error::BadCloseFrame),
+                    _ => {
+                        let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
+                        if !code.is_sendable() {
+                            return Err(Error::BadCloseFrame);
+                        }
+                        let reason = String::from_utf8(payload[2..].to_vec())
+                            .map_err(|_| Error::InvalidUtf8)?;
+                        Some(CloseFrame { code, reason })
+                    }
+                };
+                if self.state == State::Open {
+                    // Echo the code (RFC 6455 §5.5.1).
+                    let echo = frame.as_ref().map(|f| f.code.0.to_be_bytes());
+                    self.write_frame(
+                        Opcode::Close,
+                        false,
+                        true,
+                        echo.as_ref().map_or(&[][..], |c| &c[..]),
+                    );
+                }
+                self.state = State::Closed;
+                self.events.push_back(Event::Close(frame));
+            }
+        }
+        Ok(())
+    }
+}

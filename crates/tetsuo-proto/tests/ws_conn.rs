@@ -1,0 +1,307 @@
+//! The WebSocket connection machine: messages both ways, fragmentation,
+//! control frames, the closing handshake, and every violation answered
+//! with its close code.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use tetsuo_proto::ws::deflate::Params;
+use tetsuo_proto::ws::{
+    CloseCode, CloseFrame, Connection, Error, Event, FrameHeader, Limits, Opcode, Role, apply_mask,
+};
+
+fn pair(deflate: bool) -> (Connection, Connection) {
+    let params = deflate.then_some((
+        Params {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        },
+        1,
+    ));
+    (
+        Connection::new(Role::Client, Limits::default(), params, 42),
+        Connection::new(Role::Server, Limits::default(), params, 0),
+    )
+}
+
+fn flow(from: &mut Connection, to: &mut Connection) -> Result<Vec<Event>, Error> {
+    let mut wire = Vec::new();
+    from.poll_transmit(&mut wire);
+    to.handle_input(&wire)?;
+    Ok(std::iter::from_fn(|| to.poll_event()).collect())
+}
+
+/// A frame as a client (masked) sends it.
+fn frame(fin: bool, rsv1: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    FrameHeader {
+        fin,
+        rsv1,
+        rsv23: false,
+        opcode,
+        mask: Some(key),
+        len: payload.len() as u64,
+    }
+    .encode(&mut wire);
+    let start = wire.len();
+    wire.extend_from_slice(payload);
+    apply_mask(&mut wire[start..], key, 0);
+    wire
+}
+
+fn server() -> Connection {
+    Connection::new(Role::Server, Limits::default(), None, 0)
+}
+
+/// The close code a server sent after failing (after any pongs).
+fn sent_code(server: &mut Connection) -> u16 {
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    let mut at = 0;
+    loop {
+        let (h, n) = FrameHeader::parse(&out[at..]).unwrap().unwrap();
+        if h.opcode == Opcode::Close {
+            return u16::from_be_bytes([out[at + n], out[at + n + 1]]);
+        }
+        at += n + h.len as usize;
+    }
+}
+
+#[test]
+fn messages_both_ways_with_and_without_deflate() {
+    for deflate in [false, true] {
+        let (mut client, mut server) = pair(deflate);
+        client.send_text("héllo");
+        client.send_binary(&[1, 2, 3]);
+        assert_eq!(
+            flow(&mut client, &mut server).unwrap(),
+            [
+                Event::Text("héllo".into()),
+                Event::Binary(Bytes::from_static(&[1, 2, 3]))
+            ]
+        );
+        let big = vec![b'x'; 200_000];
+        server.send_binary(&big);
+        assert_eq!(
+            flow(&mut server, &mut client).unwrap(),
+            [Event::Binary(Bytes::from(big))]
+        );
+    }
+}
+
+#[test]
+fn fragments_with_interleaved_control_frames() {
+    let mut s = server();
+    let mut wire = frame(false, false, Opcode::Text, "frag".as_bytes());
+    wire.extend(frame(true, false, Opcode::Ping, b"p"));
+    wire.extend(frame(false, false, Opcode::Continuation, "men".as_bytes()));
+    wire.extend(frame(true, false, Opcode::Continuation, "ted".as_bytes()));
+    // Byte by byte: the same result.
+    for b in &wire {
+        s.handle_input(std::slice::from_ref(b)).unwrap();
+    }
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(
+        events,
+        [
+            Event::Ping(Bytes::from_static(b"p")),
+            Event::Text("fragmented".into())
+        ]
+    );
+    // The ping was answered.
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(out, [0x8A, 1, b'p']);
+}
+
+#[test]
+fn violations_get_their_close_codes() {
+    let cases: Vec<(Vec<u8>, Error, u16)> = vec![
+        // A 2^63 length: refused before anything is allocated.
+        (
+            vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+            Error::BadLength,
+            1002,
+        ),
+        // Unmasked client frame.
+        (vec![0x81, 0x02, b'h', b'i'], Error::BadMasking, 1002),
+        (
+            frame(true, false, Opcode::Continuation, b"x"),
+            Error::BadFragmentation,
+            1002,
+        ),
+        (
+            frame(false, false, Opcode::Ping, b"x"),
+            Error::BadControlFrame,
+            1002,
+        ),
+        (
+            frame(true, false, Opcode::Ping, &[0; 126]),
+            Error::BadControlFrame,
+            1002,
+        ),
+        (
+            frame(true, true, Opcode::Text, b"x"),
+            Error::ReservedBits,
+            1002,
+        ),
+        (
+            frame(true, false, Opcode::Close, &[3]),
+            Error::BadCloseFrame,
+            1002,
+        ),
+        (
+            frame(true, false, Opcode::Close, &[0x03, 0xED]),
+            Error::BadCloseFrame,
+            1002,
+        ),
+        (
+            frame(true, false, Opcode::Close, &[0x03, 0xE8, 0xFF]),
+            Error::InvalidUtf8,
+            1007,
+        ),
+        (
+            frame(true, false, Opcode::Text, b"\xC3\x28"),
+            Error::InvalidUtf8,
+            1007,
+        ),
+        (
+            [
+                frame(false, false, Opcode::Text, b"a"),
+                frame(true, false, Opcode::Text, b"b"),
+            ]
+            .concat(),
+            Error::BadFragmentation,
+            1002,
+        ),
+    ];
+    for (wire, error, code) in cases {
+        let mut s = server();
+        assert_eq!(s.handle_input(&wire), Err(error), "{wire:?}");
+        assert_eq!(sent_code(&mut s), code, "{error}");
+        assert!(s.is_closed());
+        // Nothing more is read after a failure.
+        assert_eq!(s.handle_input(&wire), Ok(()));
+    }
+}
+
+#[test]
+fn invalid_utf8_fails_in_the_fragment_that_brings_it() {
+    let mut s = server();
+    // "κόσμε" then a lone continuation byte, split across fragments: the
+    // second fragment fails before the message ends.
+    s.handle_input(&frame(false, false, Opcode::Text, "κό".as_bytes()))
+        .unwrap();
+    s.handle_input(&frame(false, false, Opcode::Continuation, &[0xCF]))
+        .unwrap();
+    assert_eq!(
+        s.handle_input(&frame(false, false, Opcode::Continuation, &[0x28])),
+        Err(Error::InvalidUtf8)
+    );
+    assert_eq!(sent_code(&mut s), 1007);
+    // Even inside one frame still arriving: the bad byte's chunk fails it.
+    let mut s = server();
+    let wire = frame(true, false, Opcode::Text, b"abc\xFFdefghijkl");
+    s.handle_input(&wire[..6 + 3]).unwrap();
+    assert_eq!(s.handle_input(&wire[9..10]), Err(Error::InvalidUtf8));
+}
+
+#[test]
+fn limits_and_floods() {
+    let mut limits = Limits::default();
+    limits.max_frame = 1000;
+    limits.max_message = 1500;
+    limits.max_queued_control = 10;
+    let mut s = Connection::new(Role::Server, limits, None, 0);
+    assert_eq!(
+        s.handle_input(&frame(true, false, Opcode::Binary, &[0; 1001])[..8]),
+        Err(Error::FrameTooBig)
+    );
+    assert_eq!(sent_code(&mut s), 1009);
+    let mut s = Connection::new(Role::Server, limits, None, 0);
+    s.handle_input(&frame(false, false, Opcode::Binary, &[0; 1000]))
+        .unwrap();
+    assert_eq!(
+        s.handle_input(&frame(true, false, Opcode::Continuation, &[0; 600])),
+        Err(Error::MessageTooBig)
+    );
+    // Pings answered but never read back: a flood.
+    let mut s = Connection::new(Role::Server, limits, None, 0);
+    let pings: Vec<u8> = (0..11)
+        .flat_map(|_| frame(true, false, Opcode::Ping, b""))
+        .collect();
+    assert_eq!(s.handle_input(&pings), Err(Error::ControlFlood));
+    assert_eq!(sent_code(&mut s), 1008);
+}
+
+#[test]
+fn a_compression_bomb_is_refused_while_inflating() {
+    let params = Params {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let mut limits = Limits::default();
+    limits.max_message = 1 << 20;
+    let mut client = Connection::new(Role::Client, Limits::default(), Some((params, 9)), 1);
+    let mut server = Connection::new(Role::Server, limits, Some((params, 9)), 0);
+    client.send_binary(&vec![0u8; 16 << 20]);
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    assert!(wire.len() < 100_000, "{}", wire.len());
+    assert_eq!(server.handle_input(&wire), Err(Error::MessageTooBig));
+    assert_eq!(sent_code(&mut server), 1009);
+}
+
+#[test]
+fn closing_handshake() {
+    let (mut client, mut server) = pair(false);
+    client.close(CloseCode::NORMAL, "bye");
+    assert!(!client.send_text("late"));
+    assert_eq!(
+        flow(&mut client, &mut server).unwrap(),
+        [Event::Close(Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: "bye".into()
+        }))]
+    );
+    assert!(server.is_closed());
+    // The server echoed the code; the client is done too.
+    assert_eq!(
+        flow(&mut server, &mut client).unwrap(),
+        [Event::Close(Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: String::new()
+        }))]
+    );
+    assert!(client.is_closed());
+}
+
+proptest! {
+    /// Any bytes: no panic, and splitting the input never changes what is
+    /// decided.
+    #[test]
+    fn any_input_any_split(data in proptest::collection::vec(any::<u8>(), 0..300), cut in any::<prop::sample::Index>(), deflate in any::<bool>()) {
+        let run = |pieces: &[&[u8]]| {
+            let (_, mut s) = pair(deflate);
+            let mut result = Ok(());
+            for p in pieces {
+                result = s.handle_input(p);
+                if result.is_err() { break; }
+            }
+            let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+            (result, events)
+        };
+        let at = cut.index(data.len() + 1);
+        let whole = run(&[&data]);
+        let split = run(&[&data[..at], &data[at..]]);
+        // UTF-8 may fail earlier when split (fail-fast), with the same error.
+        prop_assert_eq!(whole.0, split.0);
+        if whole.0.is_ok() {
+            prop_assert_eq!(whole.1, split.1);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Opening WebSocket connections: `ws://` and `wss://` through the connect
+//! pipeline.
+
+use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue, Method, Uri, Version};
+use tetsuo_proto::h1::{self, HeadParser, Kind, Limits, Status};
+use tetsuo_proto::ws::Role;
+use tetsuo_proto::ws::handshake::ClientHandshake;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{WebSocket, WsConfig};
+use crate::connect::{ConnectInfo, Connector, Target};
+use crate::{Error, ErrorKind, Result};
+
+/// Configures WebSocket clients.
+#[derive(Debug, Clone, Default)]
+pub struct ClientBuilder {
+    connector: Option<Connector>,
+    config: WsConfig,
+    protocols: Vec<String>,
+    headers: HeaderMap,
+}
+
+impl ClientBuilder {
+    /// Defaults: a connector with the environment's proxies, the built-in
+    /// TLS roots, permessage-deflate offered.
+    pub fn new() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Connects through `connector` (resolver, proxies, TLS, timeouts).
+    pub fn connector(mut self, connector: Connector) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Limits, permessage-deflate and keepalive.
+    pub fn config(mut self, config: WsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Subprotocols to offer, most preferred first.
+    pub fn protocols(mut self, protocols: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An extra header for the handshake request (`Authorization`,
+    /// `Origin`, cookies).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Opens `url` (`ws://` or `wss://`): the connection, and how it was
+    /// made.
+    pub async fn connect(&self, url: &str) -> Result<(WebSocket, ConnectInfo)> {
+        let bad = |detail: &str| {
+            Error::new(ErrorKind::InvalidInput, "open WebSocket")
+                .with_name(url)
+                .with_detail(detail.to_owned())
+        };
+        let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
+        let tls = match uri.scheme_str() {
+            Some("ws" | "http") => false,
+            Some("wss" | "https") => true,
+            _ => return Err(bad("the URL must start with ws:// or wss://")),
+        };
+        let host = uri.host().ok_or_else(|| bad("the URL needs a host"))?;
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let connector = match &self.connector {
+            Some(c) => c.clone(),
+            None => Connector::builder()
+                .proxies(crate::proxy::Proxies::from_env()?)
+                .build(),
+        };
+        let target = Target::http(host, port, tls);
+        let (mut stream, info) = connector.connect_to(&target).await?;
+
+        let host_header = match (tls, port) {
+            (false, 80) | (true, 443) => host.to_owned(),
+            _ => format!("{host}:{port}"),
+        };
+        let mut random = [0u8; 16];
+        random[..8].copy_from_slice(&crate::connect::random_u64().to_ne_bytes());
+        random[8..].copy_from_slice(&crate::connect::random_u64().to_ne_bytes());
+        let handshake = ClientHandshake::new(random, self.protocols.clone(), self.config.deflate);
+        let mut headers = handshake
+            .request_headers(&host_header)
+            .map_err(|_| bad("the host cannot be sent in a header"))?;
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        let mut request = Vec::with_capacity(256);
+        h1::encode_request_head(
+            &mut request,
+            &Method::GET,
+            path,
+            Version::HTTP_11,
+            &headers,
+            &[],
+        )
+        .map_err(|e| bad(&e.to_string()))?;
+        stream
+            .write_all(&request)
+            .await
+            .map_err(|e| Error::io("send the WebSocket handshake to", e).with_name(url))?;
+
+        // The answer's head; whatever follows it is already WebSocket.
+        let mut parser = HeadParser::new(Kind::Response, Limits::default());
+        let mut buf = Vec::with_capacity(1024);
+        let len = loop {
+            if let Status::Complete(len) = parser
+                .parse(&buf)
+                .map_err(|e| Error::h1("read the WebSocket handshake answer", e))?
+            {
+                break len;
+            }
+            let mut chunk = [0u8; 2048];
+            let n = stream.read(&mut chunk).await.map_err(|e| {
+                Error::io("read the WebSocket handshake answer from", e).with_name(url)
+            })?;
+            if n == 0 {
+                return Err(Error::closed(
+                    "the server closed the connection during the WebSocket handshake",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let response = parser.response(&buf).ok_or_else(|| {
+            Error::new(ErrorKind::Protocol, "read the WebSocket handshake answer")
+        })?;
+        let status = response.status();
+        let mut answer = HeaderMap::new();
+        for (name, value) in response.headers() {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                answer.append(name, value);
+            }
+        }
+        let negotiated = handshake.verify(status, &answer).map_err(|e| {
+            Error::new(ErrorKind::Protocol, "open WebSocket")
+                .with_name(url)
+                .with_detail(e.to_string())
+                .with_source(e)
+        })?;
+        let ws = WebSocket::new(
+            Box::new(stream),
+            Role::Client,
+            &self.config,
+            negotiated.deflate,
+            negotiated.protocol,
+            &buf[len..],
+        )?;
+        Ok((ws, info))
+    }
+}
+
+/// Opens `url` (`ws://` or `wss://`) with the defaults of
+/// [`ClientBuilder`].
+///
+/// ```no_run
+/// use tetsuo::ws::Message;
+///
+/// # async fn demo() -> tetsuo::Result<()> {
+/// let mut ws = tetsuo::ws::connect("ws://127.0.0.1:8080/ws").await?;
+/// ws.send("hello").await?;
+/// if let Some(Ok(Message::Text(echo))) = ws.recv().await {
+///     println!("{echo}");
+/// }
+/// ws.close(tetsuo::ws::CloseCode::NORMAL, "bye").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<WebSocket> {
+    ClientBuilder::new().connect(url).await.map(|(ws, _)| ws)
+}
