@@ -10,6 +10,7 @@ mod serve;
 mod signals;
 mod socks;
 mod tls;
+mod ws;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     Get(get::GetArgs),
     /// SOCKS5 (and SOCKS4/4a) proxy server.
     Socks(socks::SocksArgs),
+    /// WebSocket client (websocat-like): stdin lines out, messages to stdout.
+    Ws(ws::WsArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
             Command::Connect(args) => connect::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Socks(args) => socks::run(args).await,
+            Command::Ws(args) => ws::run(args).await,
         }
     });
     // Reads of stdin run on a blocking thread that may never return; do not

@@ -268,6 +268,7 @@ impl App {
             "/" => only_get(&req).unwrap_or_else(|| html(self.dashboard())),
             "/hello" => only_get(&req).unwrap_or_else(|| text(StatusCode::OK, "Hello, World!")),
             "/echo" => echo(req),
+            "/ws" => ws_echo(req),
             "/healthz" => {
                 if self.inner.handle.is_ready() {
                     text(StatusCode::OK, "ok\n")
@@ -351,4 +352,26 @@ fn html(page: String) -> Response<Body> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     res
+}
+
+/// `/ws`: a WebSocket echo (text and binary, permessage-deflate offered).
+fn ws_echo(mut req: Request<Body>) -> Response<Body> {
+    match tetsuo::ws::upgrade(&mut req, &tetsuo::ws::ServerConfig::default()) {
+        Ok((response, pending)) => {
+            tokio::spawn(async move {
+                let Ok(mut ws) = pending.await else { return };
+                while let Some(Ok(msg)) = ws.recv().await {
+                    if matches!(
+                        msg,
+                        tetsuo::ws::Message::Text(_) | tetsuo::ws::Message::Binary(_)
+                    ) && ws.send(msg).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            response
+        }
+        Err(refusal) => refusal,
+    }
 }
