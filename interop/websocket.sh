@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# tetsuo's WebSocket against python `websockets` (which implements
+# permessage-deflate, RFC 7692): its client against `tetsuo serve`'s /ws
+# echo and its server against `tetsuo ws`, with and without compression,
+# checking what was negotiated.
+source "$(dirname "$0")/lib/common.sh"
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -c 'import websockets' 2>/dev/null \
+    || timeout 300 "$PYTHON" -m pip install -q 'websockets>=12'
+T=$(tetsuo_bin)
+cd "$WORK" || exit 1
+
+start serve.log "$T" serve --listen 127.0.0.1:0
+HTTP=$(wait_for_line serve.log 'http://' | sed 's|.*http://||')
+
+# --- python client -> tetsuo serve /ws -------------------------------------------
+cat >client.py <<'EOF'
+import asyncio, sys
+from websockets.asyncio.client import connect
+
+async def main(url, compression):
+    async with connect(url, compression=compression, max_size=None) as ws:
+        ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        text = "tetsuo " * 20000
+        await ws.send(text)
+        same_text = (await ws.recv()) == text
+        data = bytes(range(256)) * 1000
+        await ws.send(data)
+        same_data = (await ws.recv()) == data
+        print(ext or "-", same_text, same_data)
+
+asyncio.run(main(sys.argv[1], None if sys.argv[2] == "none" else "deflate"))
+EOF
+check "python websockets (deflate) -> tetsuo serve /ws" "permessage-deflate True True" \
+    "$(timeout 30 "$PYTHON" client.py "ws://$HTTP/ws" deflate 2>&1 | sed 's/; client_max_window_bits[^ ]*//')"
+check "python websockets (no compression) -> tetsuo serve /ws" "- True True" \
+    "$(timeout 30 "$PYTHON" client.py "ws://$HTTP/ws" none 2>&1)"
+
+# --- tetsuo ws -> python server --------------------------------------------------
+cat >server.py <<'EOF'
+import asyncio, sys
+from websockets.asyncio.server import serve
+
+async def handler(ws):
+    ext = ws.request.headers.get("Sec-WebSocket-Extensions", "")
+    agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    async for message in ws:
+        await ws.send(message.upper() if isinstance(message, str) else message)
+    print("offered:", ext, "| agreed:", agreed or "-", flush=True)
+
+async def main(compression):
+    async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
+        print("listening on", server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.get_running_loop().create_future()
+
+asyncio.run(main(None if sys.argv[1] == "none" else "deflate"))
+EOF
+start pyserver.log "$PYTHON" -u server.py deflate
+PORT=$(wait_for_line pyserver.log 'listening on' | awk '{print $3}')
+check "tetsuo ws -> python websockets server (deflate)" "HELLO|WÖRLD" \
+    "$(printf 'hello\nwörld\n' | timeout 30 "$T" ws "ws://127.0.0.1:$PORT/" | paste -sd'|')"
+check "  ... permessage-deflate was agreed" yes \
+    "$(wait_for_line pyserver.log 'agreed:' | grep -q 'agreed: permessage-deflate' && echo yes)"
+check "tetsuo ws --no-deflate -> python server: nothing agreed" "HI" \
+    "$(printf 'hi\n' | timeout 30 "$T" ws --no-deflate "ws://127.0.0.1:$PORT/")"
+sleep 0.3
+check "  ... no extension was offered" yes \
+    "$(grep -c 'offered:  | agreed: -' pyserver.log | grep -q 1 && echo yes || cat pyserver.log)"
+
+echo "$NAME: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
