@@ -2,6 +2,7 @@
 //! that people and acceptance checks can try it against real peers.
 
 mod connect;
+mod dashboard;
 mod echo;
 mod files;
 mod get;

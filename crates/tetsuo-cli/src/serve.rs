@@ -265,7 +265,17 @@ impl App {
     async fn route(&self, req: Request<Body>) -> Response<Body> {
         let path = req.uri().path();
         match path {
-            "/" => only_get(&req).unwrap_or_else(|| html(self.dashboard())),
+            "/" => only_get(&req).unwrap_or_else(|| {
+                html(crate::dashboard::page(
+                    &self.inner.handle,
+                    self.inner.root.is_some(),
+                ))
+            }),
+            "/ws/stats" => crate::dashboard::live(
+                req,
+                self.inner.handle.clone(),
+                self.inner.prometheus.clone(),
+            ),
             "/hello" => only_get(&req).unwrap_or_else(|| text(StatusCode::OK, "Hello, World!")),
             "/echo" => echo(req),
             "/ws" => ws_echo(req),
@@ -289,28 +299,6 @@ impl App {
                 _ => text(StatusCode::NOT_FOUND, "not found\n"),
             },
         }
-    }
-
-    fn dashboard(&self) -> String {
-        let handle = &self.inner.handle;
-        format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>tetsuo serve</title></head>\n\
-             <body><h1>tetsuo serve</h1>\n<ul>\n\
-             <li>state: {}</li>\n<li>open connections: {}</li>\n</ul>\n\
-             <p>Endpoints: <a href=\"/hello\">/hello</a>, /echo, <a href=\"/healthz\">/healthz</a>, \
-             <a href=\"/metrics\">/metrics</a>{}.</p>\n</body></html>\n",
-            if handle.is_ready() {
-                "serving"
-            } else {
-                "draining"
-            },
-            handle.open_connections(),
-            if self.inner.root.is_some() {
-                ", <a href=\"/files/\">/files/</a>"
-            } else {
-                ""
-            },
-        )
     }
 }
 
