@@ -5,7 +5,10 @@ Starts a server command, opens N connections to it, sends one GET on each
 (so each is an idle keep-alive connection that has served a request), and
 reports the growth of the server's resident memory per connection.
 
-    python3 benches/http/idle_rss.py N PORT -- COMMAND...
+    python3 benches/http/idle_rss.py N PORT [--ws PATH] -- COMMAND...
+
+With --ws PATH each connection is a WebSocket instead (the opening
+handshake to PATH, then idle).
 
 Loopback only; stops exactly the server it started.
 """
@@ -27,6 +30,8 @@ def rss_kib(pid):
 def main():
     n = int(sys.argv[1])
     port = int(sys.argv[2])
+    opts = sys.argv[3:sys.argv.index("--")]
+    ws_path = opts[opts.index("--ws") + 1] if "--ws" in opts else None
     cmd = sys.argv[sys.argv.index("--") + 1:]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 1024), hard))
@@ -42,6 +47,12 @@ def main():
         before = rss_kib(server.pid)
         conns = []
         request = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        expect = b"Hello, World!"
+        if ws_path:
+            request = (f"GET {ws_path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+            expect = b"\r\n\r\n"
         for i in range(n):
             # Spread over 127.0.0.0/8 sources so per-IP limits do not apply.
             s = socket.socket()
@@ -52,7 +63,7 @@ def main():
         for s in conns:
             s.settimeout(5)
             data = b""
-            while b"Hello, World!" not in data:
+            while expect not in data:
                 chunk = s.recv(4096)
                 if not chunk:
                     raise RuntimeError("server closed a connection")

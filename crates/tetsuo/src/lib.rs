@@ -19,6 +19,8 @@
 //!   reconnection.
 //! - [`http`] (feature `http`, on by default): the HTTP/1.1 server and
 //!   client.
+//! - `ws` (feature `ws`): WebSocket clients and servers with
+//!   permessage-deflate.
 //! - [`blocking`]: the same for code without an async runtime.
 //! - [`Error`]: the one error type, with [`ErrorKind`] and predicates.
 //!
@@ -60,6 +62,7 @@
 //!   [`proxy`].
 //! - `dns-hickory`: `dns::HickoryResolver`, a caching DNS client;
 //!   `dns-over-tls` and `dns-over-https` add those transports.
+//! - `ws`: `tetsuo::ws`, WebSocket (RFC 6455, RFC 7692).
 //! - `decompression`: the HTTP client decodes gzip, deflate and br bodies
 //!   (flate2, brotli-decompressor).
 //! - `tls` (default): the [`tls`] module (rustls with the ring provider).
@@ -100,4 +103,7 @@ mod guides {
     #[cfg(feature = "dns-hickory")]
     #[doc = include_str!("../../../docs/connect.md")]
     struct Connect;
+    #[cfg(feature = "ws")]
+    #[doc = include_str!("../../../docs/websocket.md")]
+    struct WebSocket;
 }
