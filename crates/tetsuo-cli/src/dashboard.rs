@@ -92,7 +92,10 @@ pub(crate) fn live(
     handle: Handle,
     prometheus: PrometheusHandle,
 ) -> Response<Body> {
-    let config = ServerConfig::default();
+    // A browser that vanishes without closing is noticed within a minute.
+    let mut config = ServerConfig::default();
+    config.ws.ping_interval = Some(Duration::from_secs(30));
+    config.ws.ping_timeout = Duration::from_secs(30);
     match tetsuo::ws::upgrade(&mut req, &config) {
         Ok((response, pending)) => {
             tokio::spawn(async move {

@@ -305,3 +305,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn messages_before_a_close_can_still_be_answered() {
+    // Text and close in one read: the reply to the text goes out before
+    // the close answer, which waits until the close event is taken.
+    let (mut client, mut server) = pair(false);
+    client.send_text("last words");
+    client.close(CloseCode::NORMAL, "");
+    let mut wire = Vec::new();
+    client.poll_transmit(&mut wire);
+    server.handle_input(&wire).unwrap();
+    assert_eq!(server.poll_event(), Some(Event::Text("last words".into())));
+    assert!(server.send_text("echo: last words"));
+    assert!(!server.is_closed());
+    assert!(matches!(server.poll_event(), Some(Event::Close(_))));
+    assert!(server.is_closed());
+    assert_eq!(
+        flow(&mut server, &mut client).unwrap(),
+        [
+            Event::Text("echo: last words".into()),
+            Event::Close(Some(CloseFrame {
+                code: CloseCode::NORMAL,
+                reason: String::new()
+            }))
+        ]
+    );
+    // A code that may not be sent goes out as a close without a code.
+    let (mut client, mut server) = pair(false);
+    client.close(CloseCode::ABNORMAL, "x");
+    assert_eq!(
+        flow(&mut client, &mut server).unwrap(),
+        [Event::Close(None)]
+    );
+}

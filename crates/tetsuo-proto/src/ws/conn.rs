@@ -71,6 +71,14 @@ enum State {
     Open,
     /// We sent a close frame; waiting for the peer's.
     CloseSent,
+    /// The peer's close frame arrived; it waits in the events, behind the
+    /// messages that came before it. Our answer goes out when it is taken
+    /// (so replies to those messages can still be sent). Nothing more is
+    /// read.
+    CloseReceived {
+        /// The code to echo (`None`: the peer gave none).
+        echo: Option<CloseCode>,
+    },
     /// Both close frames exchanged (or a failure): nothing more is read.
     Closed,
 }
@@ -159,12 +167,25 @@ impl Connection {
 
     /// True if a message can still be sent.
     pub fn can_send(&self) -> bool {
-        self.state == State::Open
+        matches!(self.state, State::Open | State::CloseReceived { .. })
     }
 
-    /// The next event.
+    /// The next event. Taking the peer's [`Event::Close`] queues our
+    /// answering close frame.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let (Event::Close(_), State::CloseReceived { echo }) = (&event, self.state) {
+            // Echo the code (RFC 6455 §5.5.1).
+            let code = echo.map(|c| c.0.to_be_bytes());
+            self.write_frame(
+                Opcode::Close,
+                false,
+                true,
+                code.as_ref().map_or(&[][..], |c| &c[..]),
+            );
+            self.state = State::Closed;
+        }
+        Some(event)
     }
 
     /// Moves the bytes to send into `dst`.
@@ -209,7 +230,8 @@ impl Connection {
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
         let x = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (x as u32).to_ne_bytes()
+        // The high half: xorshift's low bits are its weakest.
+        ((x >> 32) as u32).to_ne_bytes()
     }
 
     fn write_frame(&mut self, opcode: Opcode, rsv1: bool, fin: bool, payload: &[u8]) {
@@ -231,7 +253,7 @@ impl Connection {
     }
 
     fn send_data(&mut self, opcode: Opcode, data: &[u8]) -> bool {
-        if self.state != State::Open {
+        if !self.can_send() {
             return false;
         }
         match self.deflate.as_mut() {
@@ -259,7 +281,7 @@ impl Connection {
     /// Queues one fragment of a message sent in pieces: `first` starts it
     /// (text or binary), `fin` ends it. Fragments are never compressed.
     pub fn send_fragment(&mut self, text: bool, first: bool, fin: bool, data: &[u8]) -> bool {
-        if self.state != State::Open {
+        if !self.can_send() {
             return false;
         }
         let opcode = match (first, text) {
@@ -273,28 +295,49 @@ impl Connection {
 
     /// Queues a ping (payload truncated to 125 bytes).
     pub fn send_ping(&mut self, data: &[u8]) -> bool {
-        if self.state != State::Open {
+        if !self.can_send() {
             return false;
         }
         self.write_frame(Opcode::Ping, false, true, &data[..data.len().min(125)]);
         true
     }
 
+    /// Queues an unsolicited pong (a one-way heartbeat; payload truncated
+    /// to 125 bytes).
+    pub fn send_pong(&mut self, data: &[u8]) -> bool {
+        if !self.can_send() {
+            return false;
+        }
+        self.write_frame(Opcode::Pong, false, true, &data[..data.len().min(125)]);
+        true
+    }
+
     /// Starts the closing handshake with `code` and `reason` (cut to 123
     /// bytes at a character boundary). Further messages are refused.
+    ///
+    /// A code that may not be sent (1005, 1006, 1015, ...) sends a close
+    /// frame without a code. After the peer's close frame arrived, this is
+    /// the answer (and the connection is closed).
     pub fn close(&mut self, code: CloseCode, reason: &str) {
-        if self.state != State::Open {
+        let answering = matches!(self.state, State::CloseReceived { .. });
+        if !(self.state == State::Open || answering) {
             return;
         }
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
+        let mut payload = Vec::new();
+        if code.is_sendable() {
+            let mut end = reason.len().min(123);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            payload.extend_from_slice(&code.0.to_be_bytes());
+            payload.extend_from_slice(&reason.as_bytes()[..end]);
         }
-        let mut payload = Vec::with_capacity(2 + end);
-        payload.extend_from_slice(&code.0.to_be_bytes());
-        payload.extend_from_slice(&reason.as_bytes()[..end]);
         self.write_frame(Opcode::Close, false, true, &payload);
-        self.state = State::CloseSent;
+        self.state = if answering {
+            State::Closed
+        } else {
+            State::CloseSent
+        };
     }
 
     /// Fails the connection: queues a close frame with the error's code
@@ -313,7 +356,7 @@ impl Connection {
     /// become events; a protocol violation fails the connection (its close
     /// frame is queued) and is returned.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), Error> {
-        if self.state == State::Closed {
+        if matches!(self.state, State::Closed | State::CloseReceived { .. }) {
             return Ok(());
         }
         self.input.extend_from_slice(data);
@@ -325,7 +368,7 @@ impl Connection {
 
     fn process(&mut self) -> Result<(), Error> {
         loop {
-            if self.state == State::Closed {
+            if matches!(self.state, State::Closed | State::CloseReceived { .. }) {
                 self.input.clear();
                 return Ok(());
             }
@@ -439,7 +482,11 @@ impl Connection {
             return Err(Error::BadFragmentation);
         };
         let raw = std::mem::take(&mut self.payload);
-        let payload = if compressed {
+        let payload = if compressed && raw.is_empty() {
+            // Nothing to inflate (the tail alone is not a valid block):
+            // an empty message, the decompressor untouched.
+            Bytes::new()
+        } else if compressed {
             let deflate = self.deflate.as_mut().ok_or(Error::ReservedBits)?;
             let mut out = Vec::new();
             deflate.decompress(&raw, &mut out, self.limits.max_message)?;
@@ -493,17 +540,13 @@ impl Connection {
                         Some(CloseFrame { code, reason })
                     }
                 };
-                if self.state == State::Open {
-                    // Echo the code (RFC 6455 §5.5.1).
-                    let echo = frame.as_ref().map(|f| f.code.0.to_be_bytes());
-                    self.write_frame(
-                        Opcode::Close,
-                        false,
-                        true,
-                        echo.as_ref().map_or(&[][..], |c| &c[..]),
-                    );
-                }
-                self.state = State::Closed;
+                self.state = match self.state {
+                    // Answered when the application takes the event.
+                    State::Open => State::CloseReceived {
+                        echo: frame.as_ref().map(|f| f.code),
+                    },
+                    _ => State::Closed,
+                };
                 self.events.push_back(Event::Close(frame));
             }
         }

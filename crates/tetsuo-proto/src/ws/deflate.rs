@@ -330,7 +330,7 @@ impl Deflate {
             let mut consumed = 0;
             while !ended {
                 // One byte more than allowed tells a message over the limit.
-                let allowed = (max + 1).saturating_sub(out.len());
+                let allowed = max.saturating_add(1).saturating_sub(out.len());
                 if allowed == 0 {
                     return Err(Error::MessageTooBig);
                 }

@@ -1,6 +1,8 @@
 //! Opening WebSocket connections: `ws://` and `wss://` through the connect
 //! pipeline.
 
+use std::time::Duration;
+
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use tetsuo_proto::h1::{self, HeadParser, Kind, Limits, Status};
@@ -13,19 +15,40 @@ use crate::connect::{ConnectInfo, Connector, Target};
 use crate::{Error, ErrorKind, Result};
 
 /// Configures WebSocket clients.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientBuilder {
     connector: Option<Connector>,
     config: WsConfig,
     protocols: Vec<String>,
     headers: HeaderMap,
+    handshake_timeout: Option<Duration>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            connector: None,
+            config: WsConfig::default(),
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            handshake_timeout: Some(Duration::from_secs(30)),
+        }
+    }
 }
 
 impl ClientBuilder {
     /// Defaults: a connector with the environment's proxies, the built-in
-    /// TLS roots, permessage-deflate offered.
+    /// TLS roots, permessage-deflate offered, 30 s for the opening
+    /// handshake.
     pub fn new() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Longest opening handshake once connected (default 30 s; the
+    /// connector bounds the connection itself).
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// Connects through `connector` (resolver, proxies, TLS, timeouts).
@@ -103,31 +126,46 @@ impl ClientBuilder {
             &[],
         )
         .map_err(|e| bad(&e.to_string()))?;
-        stream
-            .write_all(&request)
-            .await
-            .map_err(|e| Error::io("send the WebSocket handshake to", e).with_name(url))?;
-
-        // The answer's head; whatever follows it is already WebSocket.
-        let mut parser = HeadParser::new(Kind::Response, Limits::default());
-        let mut buf = Vec::with_capacity(1024);
-        let len = loop {
-            if let Status::Complete(len) = parser
-                .parse(&buf)
-                .map_err(|e| Error::h1("read the WebSocket handshake answer", e))?
-            {
-                break len;
+        let exchange = async {
+            stream
+                .write_all(&request)
+                .await
+                .map_err(|e| Error::io("send the WebSocket handshake to", e).with_name(url))?;
+            stream
+                .flush()
+                .await
+                .map_err(|e| Error::io("send the WebSocket handshake to", e).with_name(url))?;
+            // The answer's head; whatever follows it is already WebSocket.
+            let mut parser = HeadParser::new(Kind::Response, Limits::default());
+            let mut buf = Vec::with_capacity(1024);
+            loop {
+                if let Status::Complete(len) = parser
+                    .parse(&buf)
+                    .map_err(|e| Error::h1("read the WebSocket handshake answer", e))?
+                {
+                    return Ok::<_, Error>((parser, buf, len));
+                }
+                let mut chunk = [0u8; 2048];
+                let n = stream.read(&mut chunk).await.map_err(|e| {
+                    Error::io("read the WebSocket handshake answer from", e).with_name(url)
+                })?;
+                if n == 0 {
+                    return Err(Error::closed(
+                        "the server closed the connection during the WebSocket handshake",
+                    ));
+                }
+                buf.extend_from_slice(&chunk[..n]);
             }
-            let mut chunk = [0u8; 2048];
-            let n = stream.read(&mut chunk).await.map_err(|e| {
-                Error::io("read the WebSocket handshake answer from", e).with_name(url)
-            })?;
-            if n == 0 {
-                return Err(Error::closed(
-                    "the server closed the connection during the WebSocket handshake",
-                ));
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        };
+        let (parser, buf, len) = match self.handshake_timeout {
+            Some(t) => tokio::time::timeout(t, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Timeout, "open WebSocket")
+                        .with_name(url)
+                        .with_detail(format!("no handshake answer within {t:?}")))
+                })?,
+            None => exchange.await?,
         };
         let response = parser.response(&buf).ok_or_else(|| {
             Error::new(ErrorKind::Protocol, "read the WebSocket handshake answer")

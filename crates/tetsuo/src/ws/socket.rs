@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -80,6 +80,8 @@ impl From<Vec<u8>> for Message {
 const READ_CHUNK: usize = 16 * 1024;
 /// Queued bytes past which `Sink::poll_ready` waits for the socket.
 const HIGH_WATER: usize = 256 * 1024;
+/// An output buffer grown past this is freed once written.
+const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// A WebSocket connection.
 ///
@@ -96,6 +98,11 @@ pub struct WebSocket {
     eof: bool,
     shut_down: bool,
     keepalive: Option<Keepalive>,
+    /// A protocol error found after messages still to be handed out.
+    failed: Option<Error>,
+    /// A task waiting in the `Sink` for the socket: the reader may drain
+    /// the queue and must wake it.
+    writer: Option<Waker>,
 }
 
 struct Keepalive {
@@ -166,6 +173,8 @@ impl WebSocket {
             eof: false,
             shut_down: false,
             keepalive,
+            failed: None,
+            writer: None,
         })
     }
 
@@ -193,7 +202,12 @@ impl WebSocket {
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         loop {
             if self.written == self.out.len() {
-                self.out.clear();
+                if self.out.capacity() > SHRINK_ABOVE {
+                    // A large message went out: do not keep its buffer.
+                    self.out = Vec::new();
+                } else {
+                    self.out.clear();
+                }
                 self.written = 0;
                 self.conn.poll_transmit(&mut self.out);
                 if self.out.is_empty() {
@@ -217,6 +231,21 @@ impl WebSocket {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    /// Writes what is queued without waiting for the socket; wakes a
+    /// writer task when the queue drained.
+    fn push_out(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        match self.poll_write_out(cx) {
+            Poll::Ready(Err(e)) => Some(e),
+            Poll::Ready(Ok(())) => {
+                if let Some(w) = self.writer.take() {
+                    w.wake();
+                }
+                None
+            }
+            Poll::Pending => None,
+        }
+    }
+
     /// Receives the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         loop {
@@ -227,7 +256,7 @@ impl WebSocket {
                     k.timer.as_mut().reset(at);
                 }
                 // Answers (pongs, the close echo) go out as soon as possible.
-                let _ = self.poll_write_out(cx);
+                let _ = self.push_out(cx);
                 return Poll::Ready(Some(Ok(match event {
                     Event::Text(t) => Message::Text(t),
                     Event::Binary(b) => Message::Binary(b),
@@ -236,17 +265,28 @@ impl WebSocket {
                     Event::Close(f) => Message::Close(f),
                 })));
             }
+            if let Some(e) = self.failed.take() {
+                // After the messages that arrived before the failure.
+                let _ = self.push_out(cx);
+                self.shut_down = true;
+                return Poll::Ready(Some(Err(e)));
+            }
             if self.shut_down {
                 return Poll::Ready(None);
             }
-            // Queued frames first: backpressure when the peer does not read.
-            if let Err(e) = ready!(self.poll_write_out(cx)) {
+            // Queued frames go out, but reading goes on even if the peer is
+            // slow to read ours (a bounded number of answers can queue).
+            if let Some(e) = self.push_out(cx) {
                 self.shut_down = true;
                 return Poll::Ready(Some(Err(e)));
             }
             if self.conn.is_closed() {
-                // The server closes the TCP connection first (RFC 6455 §7.1.1);
-                // the client waits for it a little and closes anyway.
+                // Everything is written once the close frames are; then the
+                // stream is shut down (the server closes TCP first, RFC 6455
+                // §7.1.1; a client does not wait for it).
+                if self.written < self.out.len() || self.conn.pending_transmit() > 0 {
+                    ready!(self.poll_write_out(cx)).ok();
+                }
                 let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
                 self.shut_down = true;
                 return Poll::Ready(None);
@@ -257,7 +297,7 @@ impl WebSocket {
                 if k.waiting {
                     let timeout = k.timeout;
                     self.conn.close(CloseCode::GOING_AWAY, "ping timeout");
-                    let _ = self.poll_write_out(cx);
+                    let _ = self.push_out(cx);
                     self.shut_down = true;
                     return Poll::Ready(Some(Err(Error::new(
                         ErrorKind::Timeout,
@@ -289,10 +329,9 @@ impl WebSocket {
                 Ok(()) if buf.filled().is_empty() => self.eof = true,
                 Ok(()) => {
                     if let Err(e) = self.conn.handle_input(buf.filled()) {
-                        // Send our close frame (best effort), then report.
-                        let _ = self.poll_write_out(cx);
-                        self.shut_down = true;
-                        return Poll::Ready(Some(Err(ws_error("read a WebSocket frame", e))));
+                        // Our close frame is queued; reported after the
+                        // messages before it.
+                        self.failed = Some(ws_error("read a WebSocket frame", e));
                     }
                 }
             }
@@ -304,7 +343,7 @@ impl WebSocket {
             Message::Text(t) => self.conn.send_text(&t),
             Message::Binary(b) => self.conn.send_binary(&b),
             Message::Ping(p) => self.conn.send_ping(&p),
-            Message::Pong(_) => true,
+            Message::Pong(p) => self.conn.send_pong(&p),
             Message::Close(f) => {
                 let (code, reason) =
                     f.map_or((CloseCode::NORMAL, String::new()), |f| (f.code, f.reason));
@@ -326,22 +365,24 @@ impl WebSocket {
         std::future::poll_fn(|cx| self.poll_write_out(cx)).await
     }
 
-    /// Closes with `code` and `reason`: sends the close frame, waits (up to
-    /// 10 s) for the peer's, then closes the stream. Messages arriving
-    /// meanwhile are dropped.
+    /// Closes with `code` and `reason`: sends the close frame, waits for
+    /// the peer's, then closes the stream — all within 10 s, after which
+    /// the stream is shut down regardless. Messages arriving meanwhile are
+    /// dropped.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         self.conn.close(code, reason);
-        std::future::poll_fn(|cx| self.poll_write_out(cx)).await?;
-        let drain = async {
+        let handshake = async {
+            std::future::poll_fn(|cx| self.poll_write_out(cx)).await?;
             while let Some(msg) = self.recv().await {
                 msg?;
             }
             Ok::<_, Error>(())
         };
-        match tokio::time::timeout(Duration::from_secs(10), drain).await {
+        match tokio::time::timeout(Duration::from_secs(10), handshake).await {
             Ok(result) => result,
             Err(_) => {
                 let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
+                self.shut_down = true;
                 Ok(())
             }
         }
@@ -362,6 +403,7 @@ impl futures_sink::Sink<Message> for WebSocket {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         if this.out.len() - this.written + this.conn.pending_transmit() >= HIGH_WATER {
+            this.writer = Some(cx.waker().clone());
             ready!(this.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -372,7 +414,13 @@ impl futures_sink::Sink<Message> for WebSocket {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.get_mut().poll_write_out(cx)
+        let this = self.get_mut();
+        // A reader task polling the same socket may take the write waker
+        // and drain the queue: it wakes this one then.
+        this.writer = Some(cx.waker().clone());
+        let result = ready!(this.poll_write_out(cx));
+        this.writer = None;
+        Poll::Ready(result)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
