@@ -57,6 +57,7 @@ fn server() -> Connection {
 
 /// The close code a server sent after failing (after any pongs).
 fn sent_code(server: &mut Connection) -> u16 {
+    while server.poll_event().is_some() {}
     let mut out = Vec::new();
     server.poll_transmit(&mut out);
     let mut at = 0;
@@ -338,4 +339,28 @@ fn messages_before_a_close_can_still_be_answered() {
         flow(&mut client, &mut server).unwrap(),
         [Event::Close(None)]
     );
+}
+
+#[test]
+fn a_violation_is_answered_after_the_messages_before_it() {
+    let mut s = server();
+    let wire = [
+        frame(true, false, Opcode::Text, b"fine"),
+        vec![0x83, 0x80, 0, 0, 0, 0],
+    ]
+    .concat();
+    assert_eq!(s.handle_input(&wire), Err(Error::UnknownOpcode(3)));
+    // Nothing sent yet: the message before the violation can be answered.
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.is_empty());
+    assert_eq!(s.poll_event(), Some(Event::Text("fine".into())));
+    assert!(s.send_text("fine too"));
+    assert_eq!(s.poll_event(), None);
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let (h, n) = FrameHeader::parse(&out).unwrap().unwrap();
+    assert_eq!(h.opcode, Opcode::Text);
+    assert_eq!(&out[n + h.len as usize..][..4], &[0x88, 0x02, 0x03, 0xEA]);
+    assert!(s.is_closed());
 }

@@ -79,6 +79,13 @@ enum State {
         /// The code to echo (`None`: the peer gave none).
         echo: Option<CloseCode>,
     },
+    /// A violation was found after messages still waiting in the events:
+    /// the close frame with this code goes out once they are taken (so
+    /// replies to them go first). Nothing more is read.
+    Failing {
+        /// The failure's close code.
+        code: CloseCode,
+    },
     /// Both close frames exchanged (or a failure): nothing more is read.
     Closed,
 }
@@ -167,13 +174,25 @@ impl Connection {
 
     /// True if a message can still be sent.
     pub fn can_send(&self) -> bool {
-        matches!(self.state, State::Open | State::CloseReceived { .. })
+        matches!(
+            self.state,
+            State::Open | State::CloseReceived { .. } | State::Failing { .. }
+        )
     }
 
     /// The next event. Taking the peer's [`Event::Close`] queues our
-    /// answering close frame.
+    /// answering close frame; after a violation, the close frame is queued
+    /// when no event is left.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
+        let Some(event) = self.events.pop_front() else {
+            // Every message before a violation was taken (and perhaps
+            // answered): now the close frame.
+            if let State::Failing { code } = self.state {
+                self.write_frame(Opcode::Close, false, true, &code.0.to_be_bytes());
+                self.state = State::Closed;
+            }
+            return None;
+        };
         if let (Event::Close(_), State::CloseReceived { echo }) = (&event, self.state) {
             // Echo the code (RFC 6455 §5.5.1).
             let code = echo.map(|c| c.0.to_be_bytes());
@@ -340,14 +359,19 @@ impl Connection {
         };
     }
 
-    /// Fails the connection: queues a close frame with the error's code
-    /// (if none was sent) and stops reading.
+    /// Fails the connection and stops reading: a close frame with the
+    /// error's code (if none was sent) is queued now, or, if messages that
+    /// arrived before the violation are still waiting, once they are taken.
     fn fail(&mut self, e: Error) -> Error {
-        if self.state == State::Open {
-            let code = e.close_code();
-            self.write_frame(Opcode::Close, false, true, &code.0.to_be_bytes());
-        }
-        self.state = State::Closed;
+        let code = e.close_code();
+        self.state = match self.state {
+            State::Open if !self.events.is_empty() => State::Failing { code },
+            State::Open => {
+                self.write_frame(Opcode::Close, false, true, &code.0.to_be_bytes());
+                State::Closed
+            }
+            _ => State::Closed,
+        };
         self.input.clear();
         e
     }
@@ -356,7 +380,7 @@ impl Connection {
     /// become events; a protocol violation fails the connection (its close
     /// frame is queued) and is returned.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), Error> {
-        if matches!(self.state, State::Closed | State::CloseReceived { .. }) {
+        if !matches!(self.state, State::Open | State::CloseSent) {
             return Ok(());
         }
         self.input.extend_from_slice(data);
@@ -368,7 +392,7 @@ impl Connection {
 
     fn process(&mut self) -> Result<(), Error> {
         loop {
-            if matches!(self.state, State::Closed | State::CloseReceived { .. }) {
+            if !matches!(self.state, State::Open | State::CloseSent) {
                 self.input.clear();
                 return Ok(());
             }
