@@ -26,7 +26,7 @@ pub struct ServerConfig {
     pub protocols: Vec<String>,
 }
 
-/// The WebSocket a [`upgrade`] promised: ready once the `101` response is
+/// The WebSocket an [`upgrade()`] promised: ready once the `101` response is
 /// on the wire.
 #[derive(Debug)]
 pub struct Pending {
