@@ -154,10 +154,12 @@ impl WebSocket {
             deflate.map(|p| (p, level)),
             crate::connect::random_u64(),
         );
-        if !leftover.is_empty() {
-            conn.handle_input(leftover)
-                .map_err(|e| ws_error("read a WebSocket frame", e))?;
-        }
+        // Frames that came with the handshake's answer: a violation among
+        // them is reported after the messages before it, like any other.
+        let failed = match conn.handle_input(leftover) {
+            Ok(()) => None,
+            Err(e) => Some(ws_error("read a WebSocket frame", e)),
+        };
         let keepalive = config.ping_interval.map(|interval| Keepalive {
             interval,
             timeout: config.ping_timeout,
@@ -173,7 +175,7 @@ impl WebSocket {
             eof: false,
             shut_down: false,
             keepalive,
-            failed: None,
+            failed,
             writer: None,
         })
     }
