@@ -85,22 +85,43 @@ fn bits(value: Option<&str>) -> Option<u8> {
 
 /// The client's offer: `permessage-deflate` with the configured parameters.
 pub fn client_offer(config: &DeflateConfig) -> String {
-    let mut offer = String::from(NAME);
-    if config.server_no_context_takeover {
-        offer.push_str("; server_no_context_takeover");
+    let mut offer = Params {
+        server_no_context_takeover: config.server_no_context_takeover,
+        client_no_context_takeover: config.client_no_context_takeover,
+        server_max_window_bits: config.server_max_window_bits,
+        client_max_window_bits: 15,
     }
-    if config.client_no_context_takeover {
-        offer.push_str("; client_no_context_takeover");
-    }
-    if config.server_max_window_bits < 15 {
-        offer.push_str(&format!(
-            "; server_max_window_bits={}",
-            config.server_max_window_bits
-        ));
-    }
+    .header();
     // We can limit our window if the server asks.
     offer.push_str("; client_max_window_bits");
     offer
+}
+
+impl Params {
+    /// `permessage-deflate` with these parameters (windows of 15, the
+    /// default, left out): the server's answer, or a client's offer.
+    pub fn header(&self) -> String {
+        let mut value = String::from(NAME);
+        if self.server_no_context_takeover {
+            value.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            value.push_str("; client_no_context_takeover");
+        }
+        if self.server_max_window_bits < 15 {
+            value.push_str(&format!(
+                "; server_max_window_bits={}",
+                self.server_max_window_bits
+            ));
+        }
+        if self.client_max_window_bits < 15 {
+            value.push_str(&format!(
+                "; client_max_window_bits={}",
+                self.client_max_window_bits
+            ));
+        }
+        value
+    }
 }
 
 /// The server's choice among the client's offers (the values of every
@@ -122,7 +143,6 @@ pub fn server_accept<'a>(
                 server_max_window_bits: config.server_max_window_bits.clamp(9, 15),
                 client_max_window_bits: 15,
             };
-            let mut client_bits_ok = false;
             let mut seen = Vec::new();
             for (key, value) in &offer.params {
                 if seen.contains(key) {
@@ -144,38 +164,16 @@ pub fn server_accept<'a>(
                         }
                     },
                     "client_max_window_bits" => match value {
-                        None => client_bits_ok = true,
+                        None => {}
                         Some(_) => match bits(*value) {
-                            Some(b) => {
-                                params.client_max_window_bits = b;
-                                client_bits_ok = true;
-                            }
+                            Some(b) => params.client_max_window_bits = b,
                             None => continue 'offer,
                         },
                     },
                     _ => continue 'offer,
                 }
             }
-            let _ = client_bits_ok;
-            let mut answer = String::from(NAME);
-            if params.server_no_context_takeover {
-                answer.push_str("; server_no_context_takeover");
-            }
-            if params.client_no_context_takeover {
-                answer.push_str("; client_no_context_takeover");
-            }
-            if params.server_max_window_bits < 15 {
-                answer.push_str(&format!(
-                    "; server_max_window_bits={}",
-                    params.server_max_window_bits
-                ));
-            }
-            if params.client_max_window_bits < 15 {
-                answer.push_str(&format!(
-                    "; client_max_window_bits={}",
-                    params.client_max_window_bits
-                ));
-            }
+            let answer = params.header();
             return Some((params, answer));
         }
     }

@@ -212,11 +212,7 @@ fn lost(
     failure: tetsuo_proto::connect::Failure<Error>,
     mut dns_errors: Vec<Error>,
 ) -> Error {
-    let name = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let name = super::authority(host, port);
     match failure.reason {
         FailureReason::NoAddresses => {
             if dns_errors.is_empty() {

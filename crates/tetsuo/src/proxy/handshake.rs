@@ -148,11 +148,7 @@ async fn http_connect<S>(io: &mut Rewind<S>, proxy: &Proxy, host: &str, port: u1
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let authority = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = crate::connect::authority(host, port);
     let mut headers = HeaderMap::new();
     if let Some((user, pass)) = proxy.credentials() {
         let value = super::basic_auth_value(user, pass)

@@ -27,11 +27,7 @@ pub(crate) struct Key {
 impl Key {
     /// `host:port` with IPv6 hosts in brackets.
     pub(crate) fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::connect::authority(&self.host, self.port)
     }
 }
 
