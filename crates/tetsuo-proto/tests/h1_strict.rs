@@ -621,3 +621,14 @@ fn an_empty_transfer_encoding_line_is_refused() {
         400,
     );
 }
+
+#[test]
+fn absolute_form_needs_an_authority_rfc9110_4_2_1() {
+    // Found by the h1_request fuzz target: "P://" parsed but is no URI the
+    // `http` crate (or RFC 9110) accepts.
+    for target in ["P://", "http:///x", "http://?q", "http://#f"] {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+        rejects(req.as_bytes(), Error::InvalidTarget, 400);
+    }
+    assert!(request(b"GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
+}

@@ -628,9 +628,14 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
             let scheme_ok = target[..colon]
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-            // HTTP's URIs always have an authority: "host:port" is not
-            // mistaken for a scheme.
-            if scheme_ok && target[colon..].starts_with(b"://") {
+            // HTTP's URIs always have an authority, and it is not empty
+            // (RFC 9110 §4.2.1): "host:port" is not mistaken for a scheme,
+            // and "x:///" is refused.
+            let authority = target.get(colon + 3);
+            if scheme_ok
+                && target[colon..].starts_with(b"://")
+                && authority.is_some_and(|b| !matches!(b, b'/' | b'?' | b'#'))
+            {
                 Ok(())
             } else {
                 Err(Error::InvalidTarget)
