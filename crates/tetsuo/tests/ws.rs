@@ -310,3 +310,152 @@ async fn keepalive_gives_a_silent_peer_up() {
     let err = ws.recv().await.unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err}");
 }
+
+/// A tetsuo server receiving in fragment mode: after each message it
+/// answers "BYTES bytes in PIECES pieces, largest LARGEST".
+async fn counting_server(limits: tetsuo::ws::Limits) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = ServerConfig::default();
+    config.ws.fragments = true;
+    config.ws.limits = limits;
+    let service = service_fn(move |mut req: Request<Body>| {
+        let config = config.clone();
+        async move {
+            Ok::<_, Infallible>(match tetsuo::ws::upgrade(&mut req, &config) {
+                Ok((res, pending)) => {
+                    tokio::spawn(async move {
+                        let Ok(mut ws) = pending.await else { return };
+                        let (mut bytes, mut pieces, mut largest) = (0, 0, 0);
+                        while let Some(Ok(msg)) = ws.recv().await {
+                            let Message::Fragment(f) = msg else { continue };
+                            bytes += f.data.len();
+                            pieces += 1;
+                            largest = largest.max(f.data.len());
+                            if f.fin {
+                                let answer =
+                                    format!("{bytes} bytes in {pieces} pieces, largest {largest}");
+                                (bytes, pieces, largest) = (0, 0, 0);
+                                if ws.send(answer).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    });
+                    res
+                }
+                Err(refusal) => refusal,
+            })
+        }
+    });
+    tokio::spawn(async move { Server::builder().build().serve_tcp(listener, service).await });
+    addr
+}
+
+#[tokio::test]
+async fn fragments_both_ways_with_tungstenite() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    // tungstenite sends a message in three frames, a ping between them;
+    // tetsuo hands the pieces out as they come.
+    let addr = counting_server(tetsuo::ws::Limits::default()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    let frames = [
+        Frame::message(vec![1u8; 1000], OpCode::Data(Data::Binary), false),
+        Frame::message(vec![2u8; 500], OpCode::Data(Data::Continue), false),
+        Frame::message(vec![3u8; 24], OpCode::Data(Data::Continue), true),
+    ];
+    for (i, frame) in frames.into_iter().enumerate() {
+        t_send(&mut ws, TMessage::Frame(frame)).await;
+        if i == 0 {
+            t_send(&mut ws, TMessage::Ping(b"between".to_vec().into())).await;
+        }
+    }
+    assert_eq!(
+        t_next(&mut ws).await,
+        Some(TMessage::Pong(b"between".to_vec().into()))
+    );
+    assert_eq!(
+        t_next(&mut ws).await,
+        Some(TMessage::text("1524 bytes in 3 pieces, largest 1000"))
+    );
+
+    // tetsuo sends a text message in pieces that split a character;
+    // tungstenite reassembles it, and its echo comes back in pieces.
+    let addr = tungstenite_server().await;
+    let mut config = WsConfig::default();
+    config.fragments = true;
+    let (mut ws, _) = ClientBuilder::new()
+        .config(config)
+        .connect(&format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    let text = "tetsuo — 鉄雄 ".repeat(20_000);
+    let bytes = bytes::Bytes::from(text.clone());
+    let cut = [0, 7, 10, 100_001, bytes.len()];
+    for (i, w) in cut.windows(2).enumerate() {
+        ws.send(Message::Fragment(tetsuo::ws::Fragment {
+            text: true,
+            first: i == 0,
+            fin: w[1] == bytes.len(),
+            data: bytes.slice(w[0]..w[1]),
+        }))
+        .await
+        .unwrap();
+        if i == 1 {
+            let err = ws.send("not now").await.unwrap_err();
+            assert_eq!(err.kind(), tetsuo::ErrorKind::InvalidInput, "{err}");
+        }
+    }
+    let mut back = Vec::new();
+    let mut pieces = 0;
+    loop {
+        let Message::Fragment(f) = ws.recv().await.unwrap().unwrap() else {
+            panic!("a whole message in fragment mode");
+        };
+        assert!(f.text);
+        assert_eq!(f.first, pieces == 0);
+        pieces += 1;
+        back.extend_from_slice(&f.data);
+        if f.fin {
+            break;
+        }
+    }
+    assert_eq!(String::from_utf8(back).unwrap(), text);
+    assert!(pieces > 1, "{} bytes came in one piece", text.len());
+}
+
+#[tokio::test]
+async fn a_message_larger_than_the_limit_streams_through_in_fragments() {
+    // 64 MiB, compressed, in 256 KiB fragments, to a server whose pieces
+    // may not exceed 1 MiB: it never holds the message.
+    let mut limits = tetsuo::ws::Limits::default();
+    limits.max_message = 1 << 20;
+    let addr = counting_server(limits).await;
+    let mut ws = tetsuo::ws::connect(&format!("ws://{addr}/")).await.unwrap();
+    let chunk = bytes::Bytes::from(
+        (0..256 * 1024u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    for i in 0..256 {
+        ws.send(Message::Fragment(tetsuo::ws::Fragment {
+            text: false,
+            first: i == 0,
+            fin: i == 255,
+            data: chunk.clone(),
+        }))
+        .await
+        .unwrap();
+    }
+    let Message::Text(answer) = ws.recv().await.unwrap().unwrap() else {
+        panic!("no count");
+    };
+    let (bytes, rest) = answer.split_once(" bytes in ").unwrap();
+    assert_eq!(bytes, (64 << 20).to_string());
+    let largest: usize = rest.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(largest <= 1 << 20, "{answer}");
+}

@@ -7,7 +7,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::deflate::{Deflate, Params};
 use super::frame::{FrameHeader, Opcode, apply_mask};
 use super::utf8::Utf8Validator;
-use super::{CloseCode, Error};
+use super::{CloseCode, Error, SendError};
 
 /// Which side this is: clients mask what they send, servers must not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +50,23 @@ pub struct CloseFrame {
     pub reason: String,
 }
 
+/// A piece of a message: what [`Connection::send_fragment`] sends, and
+/// what a connection made [`with_fragments`](Connection::with_fragments)
+/// hands out as data arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The message is text (else binary).
+    pub text: bool,
+    /// The message's first piece.
+    pub first: bool,
+    /// The message's last piece.
+    pub fin: bool,
+    /// The data (inflated if the message was compressed). A received text
+    /// piece may end inside a character; every byte so far is checked, and
+    /// the whole message is valid UTF-8 once `fin` arrives.
+    pub data: Bytes,
+}
+
 /// What arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -57,6 +74,9 @@ pub enum Event {
     Text(String),
     /// A complete binary message.
     Binary(Bytes),
+    /// A piece of a message, in place of `Text` and `Binary` on a
+    /// connection made [`with_fragments`](Connection::with_fragments).
+    Fragment(Fragment),
     /// A ping (already answered with a pong).
     Ping(Bytes),
     /// A pong.
@@ -130,6 +150,16 @@ pub struct Connection {
     queued_control: usize,
     /// xorshift64* state for client masking keys.
     rng: u64,
+    /// Data is handed out as it arrives, in fragments.
+    fragments: bool,
+    /// The next fragment handed out is its message's first.
+    fragment_first: bool,
+    /// Bytes the current frame inflated to so far (fragment mode).
+    frame_inflated: usize,
+    /// A message we send in fragments is unfinished: is it text?
+    sending: Option<bool>,
+    /// Validates the text fragments we send.
+    out_utf8: Utf8Validator,
 }
 
 impl Connection {
@@ -157,7 +187,42 @@ impl Connection {
             transmit: Vec::new(),
             queued_control: 0,
             rng: seed | 1,
+            fragments: false,
+            fragment_first: false,
+            frame_inflated: 0,
+            sending: None,
+            out_utf8: Utf8Validator::new(),
         }
+    }
+
+    /// Hands data out as it arrives, in [`Event::Fragment`]s, instead of
+    /// reassembled messages: for messages too large to hold. A piece is
+    /// what one read brought of a frame (inflated, if compressed);
+    /// [`Limits::max_message`] then bounds each frame (after inflating),
+    /// not the message.
+    ///
+    /// ```
+    /// use tetsuo_proto::ws::{Connection, Event, Limits, Role};
+    ///
+    /// let mut client = Connection::new(Role::Client, Limits::default(), None, 7);
+    /// let mut server =
+    ///     Connection::new(Role::Server, Limits::default(), None, 0).with_fragments(true);
+    /// client.send_text("hello").unwrap();
+    /// let mut wire = Vec::new();
+    /// client.poll_transmit(&mut wire);
+    /// server.handle_input(&wire[..9]).unwrap(); // the header and "hel"
+    /// server.handle_input(&wire[9..]).unwrap();
+    /// let pieces: Vec<_> = std::iter::from_fn(|| server.poll_event())
+    ///     .map(|e| match e {
+    ///         Event::Fragment(f) => (f.first, f.fin, f.data),
+    ///         other => panic!("{other:?}"),
+    ///     })
+    ///     .collect();
+    /// assert_eq!(pieces, [(true, false, "hel".into()), (false, true, "lo".into())]);
+    /// ```
+    pub fn with_fragments(mut self, on: bool) -> Connection {
+        self.fragments = on;
+        self
     }
 
     /// The side this is.
@@ -271,9 +336,18 @@ impl Connection {
         }
     }
 
-    fn send_data(&mut self, opcode: Opcode, data: &[u8]) -> bool {
-        if !self.can_send() {
-            return false;
+    fn ready_to_send(&self) -> Result<(), SendError> {
+        if self.can_send() {
+            Ok(())
+        } else {
+            Err(SendError::Closing)
+        }
+    }
+
+    fn send_data(&mut self, opcode: Opcode, data: &[u8]) -> Result<(), SendError> {
+        self.ready_to_send()?;
+        if self.sending.is_some() {
+            return Err(SendError::OutOfOrder);
         }
         match self.deflate.as_mut() {
             Some(deflate) => {
@@ -283,52 +357,97 @@ impl Connection {
             }
             None => self.write_frame(opcode, false, true, data),
         }
-        true
+        Ok(())
     }
 
-    /// Queues a text message (compressed if deflate was agreed); false
-    /// after the closing handshake began.
-    pub fn send_text(&mut self, text: &str) -> bool {
+    /// Queues a text message (compressed if deflate was agreed). Refused
+    /// after the closing handshake began, and while a message sent in
+    /// fragments is unfinished.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.send_data(Opcode::Text, text.as_bytes())
     }
 
-    /// Queues a binary message.
-    pub fn send_binary(&mut self, data: &[u8]) -> bool {
+    /// Queues a binary message (refused as [`send_text`](Self::send_text)).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.send_data(Opcode::Binary, data)
     }
 
-    /// Queues one fragment of a message sent in pieces: `first` starts it
-    /// (text or binary), `fin` ends it. Fragments are never compressed.
-    pub fn send_fragment(&mut self, text: bool, first: bool, fin: bool, data: &[u8]) -> bool {
-        if !self.can_send() {
-            return false;
+    /// Queues one frame of a message sent in pieces, for messages too large
+    /// to hold: `first` starts the message (text or binary; `text` is
+    /// ignored after), `fin` ends it. Pieces are compressed if deflate was
+    /// agreed, as one message. Control frames may go out between them;
+    /// whole messages may not. Text pieces may split a character, but
+    /// together must be UTF-8 (checked here; a refused piece is not sent).
+    ///
+    /// ```
+    /// use tetsuo_proto::ws::{Connection, Event, Limits, Role, SendError};
+    ///
+    /// let mut client = Connection::new(Role::Client, Limits::default(), None, 7);
+    /// let mut server = Connection::new(Role::Server, Limits::default(), None, 0);
+    /// client.send_fragment(true, true, false, "hé".as_bytes()[..2].as_ref()).unwrap();
+    /// assert_eq!(client.send_text("not now"), Err(SendError::OutOfOrder));
+    /// client.send_ping(b"between").unwrap();
+    /// client.send_fragment(true, false, true, &"hé".as_bytes()[2..]).unwrap();
+    /// let mut wire = Vec::new();
+    /// client.poll_transmit(&mut wire);
+    /// server.handle_input(&wire).unwrap();
+    /// assert_eq!(server.poll_event(), Some(Event::Ping("between".into())));
+    /// assert_eq!(server.poll_event(), Some(Event::Text("hé".into())));
+    /// ```
+    pub fn send_fragment(
+        &mut self,
+        text: bool,
+        first: bool,
+        fin: bool,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        self.ready_to_send()?;
+        let text = match (first, self.sending) {
+            (true, None) => {
+                self.out_utf8 = Utf8Validator::new();
+                text
+            }
+            (false, Some(text)) => text,
+            _ => return Err(SendError::OutOfOrder),
+        };
+        if text {
+            // Checked on a copy: a refused piece leaves the state as it was.
+            let mut check = self.out_utf8.clone();
+            if !check.feed(data) || (fin && !check.is_complete()) {
+                return Err(SendError::InvalidUtf8);
+            }
+            self.out_utf8 = check;
         }
         let opcode = match (first, text) {
             (false, _) => Opcode::Continuation,
             (true, true) => Opcode::Text,
             (true, false) => Opcode::Binary,
         };
-        self.write_frame(opcode, false, fin, data);
-        true
+        match self.deflate.as_mut() {
+            Some(deflate) => {
+                let mut compressed = Vec::with_capacity(data.len() / 2 + 16);
+                deflate.compress_part(data, &mut compressed, fin);
+                self.write_frame(opcode, first, fin, &compressed);
+            }
+            None => self.write_frame(opcode, false, fin, data),
+        }
+        self.sending = if fin { None } else { Some(text) };
+        Ok(())
     }
 
     /// Queues a ping (payload truncated to 125 bytes).
-    pub fn send_ping(&mut self, data: &[u8]) -> bool {
-        if !self.can_send() {
-            return false;
-        }
+    pub fn send_ping(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.ready_to_send()?;
         self.write_frame(Opcode::Ping, false, true, &data[..data.len().min(125)]);
-        true
+        Ok(())
     }
 
     /// Queues an unsolicited pong (a one-way heartbeat; payload truncated
     /// to 125 bytes).
-    pub fn send_pong(&mut self, data: &[u8]) -> bool {
-        if !self.can_send() {
-            return false;
-        }
+    pub fn send_pong(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.ready_to_send()?;
         self.write_frame(Opcode::Pong, false, true, &data[..data.len().min(125)]);
-        true
+        Ok(())
     }
 
     /// Starts the closing handshake with `code` and `reason` (cut to 123
@@ -404,8 +523,10 @@ impl Connection {
                     };
                     self.check(&header)?;
                     self.input.advance(len);
+                    self.frame_inflated = 0;
                     // A whole unfragmented frame already here: no copy.
                     if header.fin
+                        && !self.fragments
                         && !header.opcode.is_control()
                         && header.opcode != Opcode::Continuation
                         && !header.rsv1
@@ -421,6 +542,7 @@ impl Connection {
                     if header.opcode != Opcode::Continuation && !header.opcode.is_control() {
                         self.message = Some((header.opcode, header.rsv1));
                         self.utf8 = Utf8Validator::new();
+                        self.fragment_first = true;
                     }
                     Incoming { header, seen: 0 }
                 }
@@ -437,6 +559,9 @@ impl Connection {
             }
             if incoming.header.opcode.is_control() {
                 self.control.extend_from_slice(&chunk);
+            } else if self.fragments {
+                let last = incoming.header.fin && incoming.seen + n as u64 == incoming.header.len;
+                self.deliver_piece(chunk.freeze(), last)?;
             } else {
                 if let Some((Opcode::Text, false)) = self.message
                     && !self.utf8.feed(&chunk)
@@ -499,7 +624,8 @@ impl Connection {
             let payload = std::mem::take(&mut self.control);
             return self.control_frame(h.opcode, payload);
         }
-        if !h.fin {
+        if !h.fin || self.fragments {
+            // Pieces were handed out as they came.
             return Ok(());
         }
         let Some((opcode, compressed)) = self.message.take() else {
@@ -522,6 +648,40 @@ impl Connection {
             raw.freeze()
         };
         self.deliver(opcode, payload)
+    }
+
+    /// Hands out a piece of the incoming message (`last`: its end).
+    fn deliver_piece(&mut self, raw: Bytes, last: bool) -> Result<(), Error> {
+        let Some((opcode, compressed)) = self.message else {
+            return Err(Error::BadFragmentation);
+        };
+        let data = if compressed {
+            let deflate = self.deflate.as_mut().ok_or(Error::ReservedBits)?;
+            let mut out = Vec::new();
+            let room = self.limits.max_message - self.frame_inflated;
+            deflate.decompress_part(&raw, &mut out, room, last)?;
+            self.frame_inflated += out.len();
+            Bytes::from(out)
+        } else {
+            raw
+        };
+        if opcode == Opcode::Text && !(self.utf8.feed(&data) && (!last || self.utf8.is_complete()))
+        {
+            return Err(Error::InvalidUtf8);
+        }
+        if last {
+            self.message = None;
+        } else if data.is_empty() {
+            return Ok(());
+        }
+        let first = std::mem::replace(&mut self.fragment_first, false);
+        self.events.push_back(Event::Fragment(Fragment {
+            text: opcode == Opcode::Text,
+            first,
+            fin: last,
+            data,
+        }));
+        Ok(())
     }
 
     /// Delivers a whole message (text is checked whole here; the cost is

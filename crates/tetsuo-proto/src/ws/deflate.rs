@@ -248,6 +248,11 @@ pub struct Deflate {
     /// The peer's compressor resets after each message (so may ours to
     /// inflate; harmless either way).
     reset_decompress: bool,
+    /// Compressed bytes of the current incoming message were inflated.
+    inflating: bool,
+    /// The incoming message's deflate stream ended (a final block): what
+    /// follows until the message's end is ignored.
+    ended: bool,
 }
 
 impl std::fmt::Debug for Deflate {
@@ -284,11 +289,22 @@ impl Deflate {
             decompress: Decompress::new_with_window_bits(false, 15),
             reset_compress: our_reset,
             reset_decompress: their_reset,
+            inflating: false,
+            ended: false,
         }
     }
 
-    /// Appends `data` compressed (without the sync-flush tail) to `out`.
+    /// Appends the message `data` compressed (without the sync-flush tail)
+    /// to `out`.
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.compress_part(data, out, true);
+    }
+
+    /// Appends one fragment of a message compressed to `out`: flushed to a
+    /// byte boundary, and for the last fragment (`fin`) without the
+    /// sync-flush tail (RFC 7692 §7.2.1). The fragments' payloads together
+    /// are the message's compressed payload.
+    pub fn compress_part(&mut self, data: &[u8], out: &mut Vec<u8>, fin: bool) {
         let start = out.len();
         let before_in = self.compress.total_in();
         loop {
@@ -306,12 +322,16 @@ impl Deflate {
                 break;
             }
         }
+        if !fin {
+            return;
+        }
         if out.len() - start >= 4 && out.ends_with(&TAIL) {
             out.truncate(out.len() - 4);
         }
         if out.len() == start {
-            // Nothing new to flush (an empty message after another): an
-            // empty stored block's first byte (RFC 7692 §7.2.3.6).
+            // Nothing new to flush (an empty message after another, or an
+            // empty last fragment): an empty stored block's first byte
+            // (RFC 7692 §7.2.3.6).
             out.push(0x00);
         }
         if self.reset_compress {
@@ -323,10 +343,25 @@ impl Deflate {
     /// more than `max` bytes: the limit holds while inflating (the buffer
     /// never grows past it), so a compression bomb never gets its memory.
     pub fn decompress(&mut self, data: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), Error> {
-        let mut ended = false;
-        for input in [data, &TAIL[..]] {
+        self.decompress_part(data, out, max, true)
+    }
+
+    /// Inflates one piece of a message's payload into `out`, refusing to
+    /// produce more than `max` bytes for it; `fin` marks the message's
+    /// last piece. An empty message leaves the inflater untouched.
+    pub fn decompress_part(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        max: usize,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.inflating |= !data.is_empty();
+        // The tail alone is not a valid block: only after some payload.
+        let tail: &[u8] = if fin && self.inflating { &TAIL } else { &[] };
+        for input in [data, tail] {
             let mut consumed = 0;
-            while !ended {
+            while !self.ended {
                 // One byte more than allowed tells a message over the limit.
                 let allowed = max.saturating_add(1).saturating_sub(out.len());
                 if allowed == 0 {
@@ -345,14 +380,18 @@ impl Deflate {
                 if out.len() > max {
                     return Err(Error::MessageTooBig);
                 }
-                ended = status == Status::StreamEnd;
+                self.ended = status == Status::StreamEnd;
                 if consumed == input.len() && out.len() - before_out < spare {
                     break;
                 }
             }
         }
-        if self.reset_decompress || ended {
-            self.decompress.reset(false);
+        if fin {
+            if self.reset_decompress || self.ended {
+                self.decompress.reset(false);
+            }
+            self.inflating = false;
+            self.ended = false;
         }
         Ok(())
     }

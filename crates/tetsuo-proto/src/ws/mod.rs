@@ -7,7 +7,10 @@
 //!   handshake, enforces [`Limits`] (a frame's length is checked before
 //!   anything is allocated for it; a compressed message is checked while it
 //!   inflates), and turns every protocol violation into the close code
-//!   RFC 6455 §7.4 prescribes.
+//!   RFC 6455 §7.4 prescribes. With [`Connection::with_fragments`] it
+//!   hands data out as it arrives ([`Fragment`]s) instead of whole
+//!   messages, for messages too large to hold; it sends messages in
+//!   fragments either way.
 //! - [`handshake`]: the opening handshake — the client's key and request
 //!   headers, the server's checks and `Sec-WebSocket-Accept`, subprotocol
 //!   and extension negotiation.
@@ -23,7 +26,7 @@ mod utf8;
 
 use std::fmt;
 
-pub use conn::{CloseFrame, Connection, Event, Limits, Role};
+pub use conn::{CloseFrame, Connection, Event, Fragment, Limits, Role};
 pub use frame::{FrameHeader, Opcode, apply_mask};
 pub use utf8::Utf8Validator;
 
@@ -137,3 +140,29 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The closing handshake began: no more messages may be sent.
+    Closing,
+    /// Fragments out of order: a continuation with no message begun, a
+    /// first fragment or a whole message while a fragmented one is
+    /// unfinished.
+    OutOfOrder,
+    /// Text fragments that are not UTF-8 (checked across fragments).
+    InvalidUtf8,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closing => "the closing handshake has begun",
+            SendError::OutOfOrder => "fragment out of order",
+            SendError::InvalidUtf8 => "text fragment is not valid UTF-8",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}

@@ -8,7 +8,9 @@
 //!   URLs through the connect pipeline — Happy Eyeballs, proxies, TLS.
 //! - [`WebSocket`]: `recv`/`send` of [`Message`]s, a `futures` `Stream` and
 //!   `Sink`; pings are answered by themselves, an optional keepalive ping
-//!   detects dead peers, and a normal close is not an error.
+//!   detects dead peers, and a normal close is not an error. Messages too
+//!   large to hold go in [`Fragment`]s, and arrive in them when
+//!   [`WsConfig::fragments`] is on.
 
 mod client;
 mod server;
@@ -18,4 +20,4 @@ pub use client::{ClientBuilder, connect};
 pub use server::{Pending, ServerConfig, upgrade};
 pub use socket::{Message, WebSocket, WsConfig};
 pub use tetsuo_proto::ws::deflate::DeflateConfig;
-pub use tetsuo_proto::ws::{CloseCode, CloseFrame, Limits};
+pub use tetsuo_proto::ws::{CloseCode, CloseFrame, Fragment, Limits};

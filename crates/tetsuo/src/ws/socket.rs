@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tetsuo_proto::ws::deflate::{DeflateConfig, Params};
-use tetsuo_proto::ws::{CloseCode, CloseFrame, Connection, Event, Limits, Role};
+use tetsuo_proto::ws::{
+    CloseCode, CloseFrame, Connection, Event, Fragment, Limits, Role, SendError,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -29,6 +31,11 @@ pub struct WsConfig {
     /// Give the peer up if nothing arrives this long after a keepalive
     /// ping (default 20 s).
     pub ping_timeout: Duration,
+    /// Receive data as it arrives, in [`Message::Fragment`]s, instead of
+    /// whole messages — for messages too large to hold (default off).
+    /// [`Limits::max_message`] then bounds each frame (after inflating),
+    /// not the message.
+    pub fragments: bool,
 }
 
 impl Default for WsConfig {
@@ -38,6 +45,7 @@ impl Default for WsConfig {
             deflate: Some(DeflateConfig::default()),
             ping_interval: None,
             ping_timeout: Duration::from_secs(20),
+            fragments: false,
         }
     }
 }
@@ -56,6 +64,11 @@ pub enum Message {
     /// The peer's close frame (received), or ours (sent with
     /// [`WebSocket::send`]).
     Close(Option<CloseFrame>),
+    /// A piece of a message too large to hold whole: sent, starting with
+    /// `first` and ending with `fin` (other messages wait until then; pings
+    /// may go between), and received in place of `Text` and `Binary` when
+    /// [`WsConfig::fragments`] is on.
+    Fragment(Fragment),
 }
 
 impl From<&str> for Message {
@@ -153,7 +166,8 @@ impl WebSocket {
             config.limits,
             deflate.map(|p| (p, level)),
             crate::connect::random_u64(),
-        );
+        )
+        .with_fragments(config.fragments);
         // Frames that came with the handshake's answer: a violation among
         // them is reported after the messages before it, like any other.
         let failed = match conn.handle_input(leftover) {
@@ -265,6 +279,7 @@ impl WebSocket {
                     Event::Ping(p) => Message::Ping(p),
                     Event::Pong(p) => Message::Pong(p),
                     Event::Close(f) => Message::Close(f),
+                    Event::Fragment(f) => Message::Fragment(f),
                 })));
             }
             if let Some(e) = self.failed.take() {
@@ -310,7 +325,7 @@ impl WebSocket {
                 k.waiting = true;
                 let at = Instant::now() + k.timeout;
                 k.timer.as_mut().reset(at);
-                self.conn.send_ping(b"tetsuo");
+                let _ = self.conn.send_ping(b"tetsuo");
                 continue;
             }
             if self.eof {
@@ -341,24 +356,28 @@ impl WebSocket {
     }
 
     fn queue(&mut self, msg: Message) -> Result<()> {
-        let accepted = match msg {
+        let queued = match msg {
             Message::Text(t) => self.conn.send_text(&t),
             Message::Binary(b) => self.conn.send_binary(&b),
             Message::Ping(p) => self.conn.send_ping(&p),
             Message::Pong(p) => self.conn.send_pong(&p),
+            Message::Fragment(f) => self.conn.send_fragment(f.text, f.first, f.fin, &f.data),
             Message::Close(f) => {
                 let (code, reason) =
                     f.map_or((CloseCode::NORMAL, String::new()), |f| (f.code, f.reason));
                 self.conn.close(code, &reason);
-                true
+                Ok(())
             }
         };
-        if accepted {
-            Ok(())
-        } else {
-            Err(Error::new(ErrorKind::Closed, "send a WebSocket message")
-                .with_detail("the closing handshake has begun"))
-        }
+        queued.map_err(|e| {
+            let kind = match e {
+                SendError::Closing => ErrorKind::Closed,
+                _ => ErrorKind::InvalidInput,
+            };
+            Error::new(kind, "send a WebSocket message")
+                .with_detail(e.to_string())
+                .with_source(e)
+        })
     }
 
     /// Sends a message (and waits until it is written).
