@@ -24,7 +24,7 @@ fn run(selector: u8, fragments: bool, pieces: &[&[u8]]) -> (Result<(), Error>, V
     let mut limits = Limits::default();
     limits.max_frame = 1 << 16;
     limits.max_message = 1 << 18;
-    let mut conn = Connection::new(role, limits, deflate, 1).with_fragments(fragments);
+    let mut conn = Connection::new(role, limits, deflate).with_fragments(fragments);
     let mut result = Ok(());
     let mut events = Vec::new();
     for piece in pieces {

@@ -21,8 +21,8 @@ fn pair(deflate: bool) -> (Connection, Connection) {
         1,
     ));
     (
-        Connection::new(Role::Client, Limits::default(), params, 42),
-        Connection::new(Role::Server, Limits::default(), params, 0),
+        Connection::new(Role::Client, Limits::default(), params),
+        Connection::new(Role::Server, Limits::default(), params),
     )
 }
 
@@ -53,7 +53,7 @@ fn frame(fin: bool, rsv1: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
 }
 
 fn server() -> Connection {
-    Connection::new(Role::Server, Limits::default(), None, 0)
+    Connection::new(Role::Server, Limits::default(), None)
 }
 
 /// The close code a server sent after failing (after any pongs).
@@ -216,13 +216,13 @@ fn limits_and_floods() {
     limits.max_frame = 1000;
     limits.max_message = 1500;
     limits.max_queued_control = 10;
-    let mut s = Connection::new(Role::Server, limits, None, 0);
+    let mut s = Connection::new(Role::Server, limits, None);
     assert_eq!(
         s.handle_input(&frame(true, false, Opcode::Binary, &[0; 1001])[..8]),
         Err(Error::FrameTooBig)
     );
     assert_eq!(sent_code(&mut s), 1009);
-    let mut s = Connection::new(Role::Server, limits, None, 0);
+    let mut s = Connection::new(Role::Server, limits, None);
     s.handle_input(&frame(false, false, Opcode::Binary, &[0; 1000]))
         .unwrap();
     assert_eq!(
@@ -230,7 +230,7 @@ fn limits_and_floods() {
         Err(Error::MessageTooBig)
     );
     // Pings answered but never read back: a flood.
-    let mut s = Connection::new(Role::Server, limits, None, 0);
+    let mut s = Connection::new(Role::Server, limits, None);
     let pings: Vec<u8> = (0..11)
         .flat_map(|_| frame(true, false, Opcode::Ping, b""))
         .collect();
@@ -248,8 +248,8 @@ fn a_compression_bomb_is_refused_while_inflating() {
     };
     let mut limits = Limits::default();
     limits.max_message = 1 << 20;
-    let mut client = Connection::new(Role::Client, Limits::default(), Some((params, 9)), 1);
-    let mut server = Connection::new(Role::Server, limits, Some((params, 9)), 0);
+    let mut client = Connection::new(Role::Client, Limits::default(), Some((params, 9)));
+    let mut server = Connection::new(Role::Server, limits, Some((params, 9)));
     client.send_binary(&vec![0u8; 16 << 20]).unwrap();
     let mut wire = Vec::new();
     client.poll_transmit(&mut wire);
@@ -410,9 +410,9 @@ proptest! {
             },
             6,
         ));
-        let mut client = Connection::new(Role::Client, Limits::default(), params, 3);
-        let mut whole = Connection::new(Role::Server, Limits::default(), params, 0);
-        let mut pieces = Connection::new(Role::Server, Limits::default(), params, 0).with_fragments(true);
+        let mut client = Connection::new(Role::Client, Limits::default(), params);
+        let mut whole = Connection::new(Role::Server, Limits::default(), params);
+        let mut pieces = Connection::new(Role::Server, Limits::default(), params).with_fragments(true);
         let mut expected = Vec::new();
         for (text, content, splits) in &messages {
             let bytes = content.as_bytes();
@@ -506,7 +506,7 @@ fn fragments_must_be_sent_in_order() {
 
 #[test]
 fn fragment_mode_hands_data_out_as_it_arrives() {
-    let mut s = Connection::new(Role::Server, Limits::default(), None, 0).with_fragments(true);
+    let mut s = Connection::new(Role::Server, Limits::default(), None).with_fragments(true);
     // One large frame arriving in three reads: three pieces, nothing held.
     let payload = vec![7u8; 3000];
     let wire = frame(true, false, Opcode::Binary, &payload);
@@ -518,7 +518,7 @@ fn fragment_mode_hands_data_out_as_it_arrives() {
     assert_eq!(events.len(), 3);
     assert_eq!(join_fragments(events), [(false, payload)]);
     // Bad UTF-8 fails in the piece that brings it, across frames.
-    let mut s = Connection::new(Role::Server, Limits::default(), None, 0).with_fragments(true);
+    let mut s = Connection::new(Role::Server, Limits::default(), None).with_fragments(true);
     s.handle_input(&frame(
         false,
         false,
@@ -532,7 +532,7 @@ fn fragment_mode_hands_data_out_as_it_arrives() {
     );
     assert_eq!(sent_code(&mut s), 1007);
     // Text that ends inside a character fails at its end.
-    let mut s = Connection::new(Role::Server, Limits::default(), None, 0).with_fragments(true);
+    let mut s = Connection::new(Role::Server, Limits::default(), None).with_fragments(true);
     assert_eq!(
         s.handle_input(&frame(
             true,
@@ -543,7 +543,7 @@ fn fragment_mode_hands_data_out_as_it_arrives() {
         Err(Error::InvalidUtf8)
     );
     // The empty message is one piece, first and last.
-    let mut s = Connection::new(Role::Server, Limits::default(), None, 0).with_fragments(true);
+    let mut s = Connection::new(Role::Server, Limits::default(), None).with_fragments(true);
     s.handle_input(&frame(true, false, Opcode::Text, b""))
         .unwrap();
     assert_eq!(
@@ -562,9 +562,8 @@ fn fragment_mode_bounds_each_inflated_piece() {
     };
     let mut limits = Limits::default();
     limits.max_message = 1 << 20;
-    let mut client = Connection::new(Role::Client, Limits::default(), Some((params, 9)), 1);
-    let mut server =
-        Connection::new(Role::Server, limits, Some((params, 9)), 0).with_fragments(true);
+    let mut client = Connection::new(Role::Client, Limits::default(), Some((params, 9)));
+    let mut server = Connection::new(Role::Server, limits, Some((params, 9))).with_fragments(true);
     // 4 MiB in 1 MiB fragments goes through: the limit is per piece.
     for i in 0..4 {
         client

@@ -1,6 +1,7 @@
 //! One side of a WebSocket connection after the opening handshake.
 
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -123,9 +124,9 @@ struct Incoming {
 /// ```
 /// use tetsuo_proto::ws::{Connection, Event, Limits, Role};
 ///
-/// let mut client = Connection::new(Role::Client, Limits::default(), None, 7);
-/// let mut server = Connection::new(Role::Server, Limits::default(), None, 0);
-/// client.send_text("hello");
+/// let mut client = Connection::new(Role::Client, Limits::default(), None);
+/// let mut server = Connection::new(Role::Server, Limits::default(), None);
+/// client.send_text("hello").unwrap();
 /// let mut wire = Vec::new();
 /// client.poll_transmit(&mut wire);
 /// server.handle_input(&wire).unwrap();
@@ -148,8 +149,10 @@ pub struct Connection {
     events: VecDeque<Event>,
     transmit: Vec<u8>,
     queued_control: usize,
-    /// xorshift64* state for client masking keys.
-    rng: u64,
+    /// Client masking keys: SipHash under keys std draws from the OS's
+    /// randomness, over a counter — unpredictable, as RFC 6455 §5.3 asks.
+    mask_keys: RandomState,
+    mask_counter: u64,
     /// Data is handed out as it arrives, in fragments.
     fragments: bool,
     /// The next fragment handed out is its message's first.
@@ -164,14 +167,8 @@ pub struct Connection {
 
 impl Connection {
     /// A connection for `role`, with `deflate` parameters if
-    /// permessage-deflate was agreed. A client masks its frames with keys
-    /// drawn from `seed` (pass a random number; a server ignores it).
-    pub fn new(
-        role: Role,
-        limits: Limits,
-        deflate: Option<(Params, u32)>,
-        seed: u64,
-    ) -> Connection {
+    /// permessage-deflate was agreed.
+    pub fn new(role: Role, limits: Limits, deflate: Option<(Params, u32)>) -> Connection {
         Connection {
             role,
             limits,
@@ -186,7 +183,8 @@ impl Connection {
             events: VecDeque::new(),
             transmit: Vec::new(),
             queued_control: 0,
-            rng: seed | 1,
+            mask_keys: RandomState::new(),
+            mask_counter: 0,
             fragments: false,
             fragment_first: false,
             frame_inflated: 0,
@@ -204,9 +202,9 @@ impl Connection {
     /// ```
     /// use tetsuo_proto::ws::{Connection, Event, Limits, Role};
     ///
-    /// let mut client = Connection::new(Role::Client, Limits::default(), None, 7);
+    /// let mut client = Connection::new(Role::Client, Limits::default(), None);
     /// let mut server =
-    ///     Connection::new(Role::Server, Limits::default(), None, 0).with_fragments(true);
+    ///     Connection::new(Role::Server, Limits::default(), None).with_fragments(true);
     /// client.send_text("hello").unwrap();
     /// let mut wire = Vec::new();
     /// client.poll_transmit(&mut wire);
@@ -309,13 +307,8 @@ impl Connection {
     }
 
     fn next_mask(&mut self) -> [u8; 4] {
-        // xorshift64*: fast, and the seed is the caller's randomness.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        let x = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        // The high half: xorshift's low bits are its weakest.
-        ((x >> 32) as u32).to_ne_bytes()
+        self.mask_counter = self.mask_counter.wrapping_add(1);
+        (self.mask_keys.hash_one(self.mask_counter) as u32).to_ne_bytes()
     }
 
     fn write_frame(&mut self, opcode: Opcode, rsv1: bool, fin: bool, payload: &[u8]) {
@@ -382,8 +375,8 @@ impl Connection {
     /// ```
     /// use tetsuo_proto::ws::{Connection, Event, Limits, Role, SendError};
     ///
-    /// let mut client = Connection::new(Role::Client, Limits::default(), None, 7);
-    /// let mut server = Connection::new(Role::Server, Limits::default(), None, 0);
+    /// let mut client = Connection::new(Role::Client, Limits::default(), None);
+    /// let mut server = Connection::new(Role::Server, Limits::default(), None);
     /// client.send_fragment(true, true, false, "hé".as_bytes()[..2].as_ref()).unwrap();
     /// assert_eq!(client.send_text("not now"), Err(SendError::OutOfOrder));
     /// client.send_ping(b"between").unwrap();

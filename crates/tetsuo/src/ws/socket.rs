@@ -161,13 +161,8 @@ impl WebSocket {
         leftover: &[u8],
     ) -> Result<WebSocket> {
         let level = config.deflate.map_or(1, |d| d.level);
-        let mut conn = Connection::new(
-            role,
-            config.limits,
-            deflate.map(|p| (p, level)),
-            crate::connect::random_u64(),
-        )
-        .with_fragments(config.fragments);
+        let mut conn = Connection::new(role, config.limits, deflate.map(|p| (p, level)))
+            .with_fragments(config.fragments);
         // Frames that came with the handshake's answer: a violation among
         // them is reported after the messages before it, like any other.
         let failed = match conn.handle_input(leftover) {
