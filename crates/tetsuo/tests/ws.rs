@@ -459,3 +459,44 @@ async fn a_message_larger_than_the_limit_streams_through_in_fragments() {
     let largest: usize = rest.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(largest <= 1 << 20, "{answer}");
 }
+
+#[tokio::test]
+async fn split_halves_send_and_receive_from_two_tasks() {
+    use futures_util::{SinkExt, StreamExt};
+
+    // A writer task streams messages while a reader task takes the echoes:
+    // the halves share the socket (the reader flushes what the writer
+    // queued and wakes it), and backpressure holds with 64 KiB messages.
+    let addr = tetsuo_server().await;
+    let mut config = WsConfig::default();
+    config.ping_interval = Some(std::time::Duration::from_millis(20));
+    let (ws, _) = ClientBuilder::new()
+        .config(config)
+        .connect(&format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = ws.split();
+    const N: usize = 200;
+    let writer = tokio::spawn(async move {
+        for i in 0..N {
+            let mut data = vec![(i % 256) as u8; 64 * 1024];
+            data[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            sink.send(Message::Binary(data.into())).await.unwrap();
+        }
+        sink.send(Message::Close(None)).await.unwrap();
+    });
+    let mut next = 0u64;
+    while let Some(msg) = stream.next().await {
+        match msg.unwrap() {
+            Message::Binary(b) => {
+                assert_eq!(b.len(), 64 * 1024);
+                assert_eq!(u64::from_be_bytes(b[..8].try_into().unwrap()), next);
+                next += 1;
+            }
+            Message::Close(_) | Message::Pong(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    writer.await.unwrap();
+    assert_eq!(next, N as u64);
+}
