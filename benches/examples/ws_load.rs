@@ -1,6 +1,7 @@
 //! WebSocket load: CONNS tokio-tungstenite clients, each sending a SIZE-byte
 //! binary message and waiting for its echo, for SECS seconds; prints
-//! messages per second (round trips) and the payload throughput.
+//! messages per second (round trips), the payload throughput and its own
+//! CPU time per message.
 //!
 //! `cargo run --release -p tetsuo-benches --example ws_load -- ws://127.0.0.1:9101/ 64 64 5`
 
@@ -42,16 +43,35 @@ async fn main() {
         }));
     }
     let start = Instant::now();
+    let cpu_before = cpu_seconds();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let done = count.load(Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
     let rate = done as f64 / elapsed;
     println!(
-        "{url} conns={conns} size={size}: {rate:.0} msgs/s, {:.1} MB/s each way",
-        rate * size as f64 / 1e6
+        "{url} conns={conns} size={size}: {rate:.0} msgs/s, {:.1} MB/s each way, client CPU/msg {:.1} us",
+        rate * size as f64 / 1e6,
+        cpu * 1e6 / done as f64
     );
+}
+
+/// This process's user + system time so far, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends at the last ')'): utime
+    // and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    // Clock ticks are 1/100 s on Linux.
+    ticks / 100.0
 }
