@@ -6,7 +6,8 @@
 #
 #   bash benches/http/hello.sh [ROUNDS] [SECONDS] [CONNECTIONS]
 #
-# Prints each run and the medians, and the ratios tetsuo / hyper. Needs wrk
+# Prints each run with the CPU time per request of the server (user and
+# system) and of wrk, then the medians and the ratios tetsuo / hyper. Needs wrk
 # (apt-get install wrk). Loopback only; stops exactly the servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,15 +34,27 @@ for port in 18181 18182 18183 18184; do
     done
 done
 
+# cpu_ticks PID: the process's user and system time, in clock ticks.
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+TIMEFORMAT='wrk-cpu %U %S'
+
 declare -A runs
 names=(hyper tetsuo tetsuo-tpc tetsuo-bare)
 ports=(18181 18182 18183 18184)
 for round in $(seq "$ROUNDS"); do
     for i in 0 1 2 3; do
-        rps=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:${ports[$i]}/hello" \
-            | awk '/Requests\/sec/ {printf "%d", $2}')
+        before=$(cpu_ticks "${pids[$i]}")
+        out=$( { time wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:${ports[$i]}/hello"; } 2>&1)
+        after=$(cpu_ticks "${pids[$i]}")
+        rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
         runs[${names[$i]}]+="$rps "
-        echo "round $round ${names[$i]}: $rps req/s"
+        # CPU per request: the server's user and system time, and wrk's.
+        cpu=$(echo "$before $after $(echo "$out" | awk '/^wrk-cpu/ {print $2 + $3}')" \
+            | awk -v hz="$HZ" -v n="$((rps * SECS))" '{
+                printf "server %.1f us user + %.1f us system, wrk %.1f us",
+                    ($3 - $1) / hz * 1e6 / n, ($4 - $2) / hz * 1e6 / n, $5 * 1e6 / n }')
+        echo "round $round ${names[$i]}: $rps req/s; per request: $cpu"
     done
 done
 
