@@ -23,8 +23,10 @@
 //! - [`tunnel`]: the HTTP CONNECT request and reply of an HTTP proxy.
 //! - [`ws`]: WebSocket (RFC 6455) with permessage-deflate (RFC 7692):
 //!   frames, messages, the opening and closing handshakes.
+//! - [`hpack`]: HTTP/2 header compression (RFC 7541): the static and
+//!   dynamic tables, Huffman coding, decoder limits.
 //!
-//! HPACK and HTTP/2 follow.
+//! HTTP/2 follows.
 //!
 //! # Example
 //!
@@ -45,6 +47,7 @@
 
 pub mod connect;
 pub mod h1;
+pub mod hpack;
 pub mod rate;
 pub mod socks;
 pub mod tunnel;
