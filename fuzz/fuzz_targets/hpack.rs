@@ -39,11 +39,14 @@ fuzz_target!(|input: &[u8]| {
     for fields in all {
         let mut block = Vec::new();
         e.encode(
-            fields.iter().map(|f| (&f.name[..], &f.value[..], f.sensitive)),
+            fields
+                .iter()
+                .map(|f| (&f.name[..], &f.value[..], f.sensitive)),
             &mut block,
         );
         let mut back = Vec::new();
-        d.decode(&block.into(), &mut back).expect("our own block decodes");
+        d.decode(&block.into(), &mut back)
+            .expect("our own block decodes");
         assert_eq!(back.len(), fields.len());
         for (a, b) in back.iter().zip(&fields) {
             assert_eq!((&a.name, &a.value), (&b.name, &b.value));

@@ -11,7 +11,11 @@ use tetsuo_proto::ws::deflate::Params;
 use tetsuo_proto::ws::{Connection, Error, Event, Limits, Role};
 
 fn run(selector: u8, fragments: bool, pieces: &[&[u8]]) -> (Result<(), Error>, Vec<Item>) {
-    let role = if selector & 1 == 0 { Role::Server } else { Role::Client };
+    let role = if selector & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let deflate = (selector & 2 != 0).then_some((
         Params {
             server_no_context_takeover: selector & 4 != 0,

@@ -25,8 +25,8 @@
 //!   frames, messages, the opening and closing handshakes.
 //! - [`hpack`]: HTTP/2 header compression (RFC 7541): the static and
 //!   dynamic tables, Huffman coding, decoder limits.
-//!
-//! HTTP/2 follows.
+//! - [`h2`]: HTTP/2 (RFC 9113): the frame layer and SETTINGS; the
+//!   connection machine follows.
 //!
 //! # Example
 //!
@@ -47,6 +47,7 @@
 
 pub mod connect;
 pub mod h1;
+pub mod h2;
 pub mod hpack;
 pub mod rate;
 pub mod socks;
