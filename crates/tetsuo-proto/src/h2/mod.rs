@@ -7,15 +7,24 @@
 //!   including a field block split into HEADERS and CONTINUATION frames.
 //! - [`Settings`]: the SETTINGS parameters with their bounds, RFC 8441's
 //!   extended CONNECT and RFC 9218's priority opt-out among them.
-//!
-//! The connection and stream machines (flow control, stream states, header
-//! validation, the abuse limits) build on these.
+//! - [`Connection`]: one side of a connection — the preface and SETTINGS
+//!   exchange, stream states (§5.1), connection and stream flow control
+//!   (WINDOW_UPDATE once half a window is consumed), field blocks across
+//!   CONTINUATION, heads checked per §8 and handed out as `http` types,
+//!   trailers, content-length against DATA, server push, extended CONNECT
+//!   (RFC 8441), PING, a two-phase GOAWAY for graceful shutdown, and
+//!   [`Limits`] against the published floods (Rapid Reset, MadeYouReset,
+//!   CONTINUATION, PING/SETTINGS/empty-frame floods, PRIORITY spam).
 
+mod conn;
 pub mod frame;
+mod headers;
 mod settings;
 
 use std::fmt;
 
+pub use conn::{Config, Connection, Error, Event, Limits, Role, SendError};
+pub use headers::{Malformed, Protocol};
 pub use settings::{DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE, MAX_WINDOW, Settings};
 
 /// A stream identifier (31 bits; 0 is the connection).
