@@ -1118,9 +1118,13 @@ impl Connection {
             return Ok(());
         }
         if self.open_remote >= self.config.max_concurrent_streams {
-            self.peer_resets += 1;
-            if self.peer_resets > self.config.limits.max_peer_resets {
-                return Err(self.calm("too many streams refused or reset"));
+            // Before the peer acknowledged our SETTINGS it may not know the
+            // limit yet (a race, RFC 9113 §5.1.2): refused, not counted.
+            if self.settings_unacked == 0 {
+                self.peer_resets += 1;
+                if self.peer_resets > self.config.limits.max_peer_resets {
+                    return Err(self.calm("too many streams refused or reset"));
+                }
             }
             self.send_reset(stream, ErrorCode::REFUSED_STREAM);
             return self.control_queued();

@@ -356,6 +356,16 @@ impl PipeSender {
         }
     }
 
+    /// Data bytes queued and not yet taken by the application; while some
+    /// are, the driver is woken when the application takes them.
+    pub(crate) fn poll_queued(&self, cx: &mut Context<'_>) -> usize {
+        let mut p = lock(&self.shared);
+        if p.queued > 0 && !p.receiver_gone {
+            p.sender_waker = Some(cx.waker().clone());
+        }
+        if p.receiver_gone { 0 } else { p.queued }
+    }
+
     /// Whether the receiver was dropped.
     pub(crate) fn is_abandoned(&self) -> bool {
         lock(&self.shared).receiver_gone

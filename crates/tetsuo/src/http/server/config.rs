@@ -27,6 +27,7 @@ pub(crate) struct Config {
     pub(crate) max_requests_per_connection: u64,
     pub(crate) body_buffer: usize,
     pub(crate) tls_handshake_timeout: Option<Duration>,
+    pub(crate) http2: bool,
 }
 
 impl Default for Config {
@@ -44,6 +45,7 @@ impl Default for Config {
             max_requests_per_connection: 0,
             body_buffer: 64 * 1024,
             tls_handshake_timeout: Some(Duration::from_secs(10)),
+            http2: true,
         }
     }
 }
@@ -154,6 +156,14 @@ impl Builder {
     /// Longest TLS handshake on `serve_tls` listeners (default 10 s).
     pub fn tls_handshake_timeout(mut self, timeout: Option<Duration>) -> Builder {
         self.config.tls_handshake_timeout = timeout;
+        self
+    }
+
+    /// Serve HTTP/2 too (default on): on TLS connections whose ALPN chose
+    /// `h2` (list `h2` in the acceptor's ALPN protocols), and on plain
+    /// connections that open with HTTP/2's preface (prior knowledge, h2c).
+    pub fn http2(mut self, on: bool) -> Builder {
+        self.config.http2 = on;
         self
     }
 

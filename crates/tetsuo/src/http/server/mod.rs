@@ -44,6 +44,7 @@
 mod config;
 mod conn;
 mod gate;
+mod h2;
 mod stats;
 
 pub use config::Builder;
@@ -285,6 +286,10 @@ impl Server {
                     metrics::counter!("tetsuo_server_tls_handshake_failures_total").increment(1);
                     return;
                 };
+                if shared.config.http2 && tls.info().alpn_protocol() == Some(b"h2") {
+                    run_http2(shared, tls, Some(peer), service, permit).await;
+                    return;
+                }
                 run_connection(shared, tls, Some(peer), service, Some(permit)).await;
             });
         }
@@ -538,19 +543,44 @@ where
 {
     use tracing::Instrument;
     let span = tracing::debug_span!("http.conn", peer = ?peer);
+    let h2_shared = shared.clone();
     // Boxed once, so that the task holds one copy of the driver (an async
     // fn or an awaited capture would hold two).
     let run = Box::pin(
         conn::Driver::new(io, service, peer, shared)
             .run()
-            .instrument(span),
+            .instrument(span.clone()),
     );
     async move {
         metrics::gauge!("tetsuo_server_connections_open").increment(1.0);
-        run.await;
+        if let Some((io, prefix, service)) = run.await {
+            // HTTP/2 with prior knowledge; boxed, so that HTTP/1.1
+            // connections do not carry its state.
+            Box::pin(h2::serve(h2_shared, io, prefix, peer, service).instrument(span)).await;
+        }
         metrics::gauge!("tetsuo_server_connections_open").decrement(1.0);
         drop(permit);
     }
+}
+
+/// Serves a connection that chose HTTP/2 (TLS with ALPN `h2`).
+#[cfg(feature = "tls")]
+async fn run_http2<T, S>(
+    shared: Arc<Shared>,
+    io: T,
+    peer: Option<SocketAddr>,
+    service: S,
+    permit: gate::Permit,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    use tracing::Instrument;
+    let span = tracing::debug_span!("http.conn", peer = ?peer, protocol = "h2");
+    metrics::gauge!("tetsuo_server_connections_open").increment(1.0);
+    Box::pin(h2::serve(shared, io, Bytes::new(), peer, service).instrument(span)).await;
+    metrics::gauge!("tetsuo_server_connections_open").decrement(1.0);
+    drop(permit);
 }
 
 /// Drains a [`Server`] and reports on it.

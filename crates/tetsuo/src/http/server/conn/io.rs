@@ -174,6 +174,15 @@ where
                 }
                 self.bytes_in += bytes.len() as u64;
                 self.released = false;
+                if self.served == 0
+                    && self.shared.config.http2
+                    && self.exchange.is_none()
+                    && self.conn.as_ref().is_none_or(|c| c.is_idle())
+                    && is_http2_preface(bytes)
+                {
+                    self.pending_input.extend_from_slice(bytes);
+                    return Err(End::Http2);
+                }
                 if self.exchange.is_none() && self.head_started.is_none() {
                     self.head_started = Some(Instant::now());
                 }
@@ -200,6 +209,14 @@ where
             tx.fail(crate::Error::h1("read the request body", e));
         }
     }
+}
+
+/// The first read of a connection begins with HTTP/2's preface (at least
+/// `PRI ` of it: no HTTP/1.1 method is `PRI`).
+fn is_http2_preface(bytes: &[u8]) -> bool {
+    let preface = tetsuo_proto::h2::frame::PREFACE;
+    let n = bytes.len().min(preface.len());
+    n >= 4 && bytes[..n] == preface[..n]
 }
 
 /// Shuts the write side down and, unless the client already finished

@@ -60,6 +60,9 @@ enum End {
     Abort,
     /// The socket went to the application.
     Upgraded,
+    /// The client spoke HTTP/2 with prior knowledge: hand the socket and
+    /// what was read over to the HTTP/2 driver.
+    Http2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,18 +196,24 @@ where
         }
     }
 
-    /// Serves the connection to its end.
+    /// Serves the connection to its end; if the client turns out to speak
+    /// HTTP/2 (prior knowledge), returns the socket, the bytes read and
+    /// the service for the HTTP/2 driver.
     #[allow(
         clippy::manual_async_fn,
         reason = "an async fn would hold the driver twice (see the comment)"
     )]
-    pub(super) fn run(mut self) -> impl Future<Output = ()> {
+    pub(super) fn run(mut self) -> impl Future<Output = Option<(T, Bytes, S)>> {
         // An async block, not an async fn: its captured `self` is used in
         // place, where an async fn's argument would be copied into a second
         // slot of the task (rust-lang/rust#62958) — a kilobyte per
         // connection.
         async move {
             let end = poll_fn(|cx| self.poll(cx)).await;
+            if let End::Http2 = end {
+                let prefix = self.pending_input.split().freeze();
+                return self.io.take().map(|io| (io, prefix, self.service.clone()));
+            }
             metrics::counter!("tetsuo_server_bytes_received_total").increment(self.bytes_in);
             metrics::counter!("tetsuo_server_bytes_sent_total").increment(self.bytes_out);
             if let (End::Close, Some(io)) = (end, self.io.take()) {
@@ -212,6 +221,7 @@ where
                 // to every connection's task for its whole life.
                 Box::pin(io::close(io, !self.read_eof)).await;
             }
+            None
         }
     }
 

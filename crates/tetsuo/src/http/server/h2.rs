@@ -1,0 +1,567 @@
+//! One HTTP/2 server connection: bytes between the socket and
+//! `tetsuo_proto::h2::Connection`, each stream's request to the service,
+//! responses back under flow control.
+//!
+//! Every stream's service future and response body are polled by the
+//! connection's task (no task per stream). Request bodies go through the
+//! same pipe as HTTP/1.1's; received data is given back to flow control
+//! as the application takes it, so a slow reader holds the client back
+//! instead of filling memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http::header::{CONTENT_LENGTH, DATE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use tracing::Instrument;
+
+use super::{ClientAddr, HttpService, Shared, stats};
+use crate::http::body::{self, Body, PipeSender};
+use crate::http::date;
+
+/// Bytes read per system call.
+const READ_CHUNK: usize = 16 * 1024;
+/// Frames waiting to be written past which response bodies are not polled
+/// and the socket not read.
+const HIGH_WATER: usize = 256 * 1024;
+
+/// The HTTP/2 settings a server connection advertises.
+fn config(shared: &Shared) -> h2::Config {
+    let mut c = h2::Config::default();
+    c.max_header_list_size = shared.config.limits.max_head.min(u32::MAX as usize) as u32;
+    c.enable_connect_protocol = true;
+    c
+}
+
+struct StreamTask<S: HttpService> {
+    started: Instant,
+    method: Method,
+    future: Option<Pin<Box<tracing::instrument::Instrumented<S::Fut>>>>,
+    body: Option<Pin<Box<S::ResBody>>>,
+    /// Data taken from the body and not yet sent (flow control).
+    unsent: Bytes,
+    /// The body ended after `unsent`.
+    body_done: bool,
+    status: Option<StatusCode>,
+    /// The request body's pipe, and its bytes delivered and given back.
+    request_body: Option<PipeSender>,
+    delivered: u64,
+    released: u64,
+}
+
+/// Serves `io` as HTTP/2 until it ends: `prefix` holds bytes already read
+/// (the preface sniffed on a plain connection).
+pub(super) async fn serve<T, S>(
+    shared: Arc<Shared>,
+    io: T,
+    prefix: Bytes,
+    peer: Option<SocketAddr>,
+    service: S,
+) where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    let conn = h2::Connection::new(h2::Role::Server, config(&shared));
+    let idle = shared.config.idle_timeout;
+    let mut driver = Driver {
+        shared,
+        io,
+        conn,
+        service,
+        peer,
+        streams: HashMap::new(),
+        waiting: VecDeque::new(),
+        write_buf: Vec::new(),
+        written: 0,
+        read_eof: false,
+        draining: false,
+        drain_entry: None,
+        failed: false,
+        timer: Box::pin(tokio::time::sleep(
+            idle.unwrap_or(std::time::Duration::from_secs(3600)),
+        )),
+        last_activity: Instant::now(),
+        write_stalled: None,
+    };
+    if !prefix.is_empty() && driver.conn.handle_input(&prefix).is_err() {
+        driver.failed = true;
+    }
+    std::future::poll_fn(|cx| driver.poll(cx)).await;
+    if let Some(id) = driver.drain_entry {
+        driver.shared.unregister_drain_waker(id);
+    }
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        tokio::io::AsyncWriteExt::shutdown(&mut driver.io),
+    )
+    .await;
+}
+
+struct Driver<T, S: HttpService> {
+    shared: Arc<Shared>,
+    io: T,
+    conn: h2::Connection,
+    service: S,
+    peer: Option<SocketAddr>,
+    streams: HashMap<StreamId, StreamTask<S>>,
+    /// Requests waiting for the service to be ready.
+    waiting: VecDeque<(StreamId, Request<Body>)>,
+    write_buf: Vec<u8>,
+    written: usize,
+    read_eof: bool,
+    draining: bool,
+    drain_entry: Option<u64>,
+    /// A connection error was sent: write it, then close.
+    failed: bool,
+    timer: Pin<Box<Sleep>>,
+    last_activity: Instant,
+    write_stalled: Option<Instant>,
+}
+
+impl<T, S> Driver<T, S>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut progress = false;
+            if self.drain_entry.is_none() {
+                self.drain_entry = Some(self.shared.register_drain_waker(cx.waker()));
+            }
+            if self.shared.stopped.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            if !self.draining && self.shared.draining.load(Ordering::Acquire) {
+                self.draining = true;
+                self.conn.shutdown();
+                progress = true;
+            }
+            progress |= self.poll_events(cx);
+            progress |= self.poll_waiting(cx);
+            progress |= self.poll_streams(cx);
+            self.conn.poll_transmit(&mut self.write_buf);
+            match self.poll_write(cx) {
+                Ok(p) => progress |= p,
+                Err(()) => return Poll::Ready(()),
+            }
+            let all_written = self.written == self.write_buf.len();
+            if all_written && (self.failed || self.conn.is_closed()) {
+                return Poll::Ready(());
+            }
+            if self.read_eof && all_written && self.streams.is_empty() {
+                return Poll::Ready(());
+            }
+            match self.poll_read(cx) {
+                Ok(p) => progress |= p,
+                Err(()) => return Poll::Ready(()),
+            }
+            if progress {
+                continue;
+            }
+            match self.poll_timer(cx) {
+                Timer::Quiet => return Poll::Pending,
+                Timer::Fired => continue,
+                Timer::Abort => return Poll::Ready(()),
+            }
+        }
+    }
+
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while let Some(event) = self.conn.poll_event() {
+            progress = true;
+            match event {
+                Event::Request {
+                    stream,
+                    head,
+                    end_stream,
+                } => self.request(stream, head, end_stream, cx),
+                Event::Data {
+                    stream,
+                    data,
+                    end_stream,
+                } => {
+                    let n = data.len();
+                    match self.streams.get_mut(&stream) {
+                        Some(s) if s.request_body.is_some() => {
+                            s.delivered += n as u64;
+                            let tx = s.request_body.as_ref().expect("checked");
+                            tx.send_data(data);
+                            if end_stream {
+                                tx.finish(None);
+                                s.request_body = None;
+                            }
+                        }
+                        // Nobody reads it: give the window back at once.
+                        _ => self.conn.release_capacity(stream, n),
+                    }
+                }
+                Event::Trailers { stream, trailers } => {
+                    if let Some(tx) = self
+                        .streams
+                        .get_mut(&stream)
+                        .and_then(|s| s.request_body.take())
+                    {
+                        tx.finish(Some(trailers));
+                    }
+                }
+                Event::Reset { stream, .. } => {
+                    self.waiting.retain(|(id, _)| *id != stream);
+                    if let Some(s) = self.streams.remove(&stream)
+                        && let Some(tx) = s.request_body
+                    {
+                        tx.fail(crate::Error::closed("the client reset the stream"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        progress
+    }
+
+    fn request(
+        &mut self,
+        stream: StreamId,
+        head: http::request::Parts,
+        end_stream: bool,
+        cx: &mut Context<'_>,
+    ) {
+        self.last_activity = Instant::now();
+        let method = head.method.clone();
+        let (body, request_body) = if end_stream {
+            (Body::empty(), None)
+        } else {
+            let length = head
+                .headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok());
+            let (tx, rx) = body::pipe(self.shared.config.body_buffer, length);
+            (Body::pipe(rx), Some(tx))
+        };
+        let mut req = Request::from_parts(head, body);
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(ClientAddr(peer));
+        }
+        self.streams.insert(
+            stream,
+            StreamTask {
+                started: Instant::now(),
+                method,
+                future: None,
+                body: None,
+                unsent: Bytes::new(),
+                body_done: false,
+                status: None,
+                request_body,
+                delivered: 0,
+                released: 0,
+            },
+        );
+        self.waiting.push_back((stream, req));
+        self.poll_waiting(cx);
+    }
+
+    /// Hands waiting requests to the service as it becomes ready.
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while let Some((stream, _)) = self.waiting.front() {
+            let stream = *stream;
+            match self.service.poll_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(e)) => {
+                    let e: super::BoxError = e.into();
+                    tracing::warn!(error = %e, "service not ready");
+                    self.waiting.pop_front();
+                    self.answer(stream, StatusCode::SERVICE_UNAVAILABLE);
+                }
+                Poll::Ready(Ok(())) => {
+                    let (_, req) = self.waiting.pop_front().expect("just seen");
+                    let span = tracing::debug_span!(
+                        "http.request",
+                        method = %req.method(),
+                        target = %req.uri(),
+                        stream
+                    );
+                    let fut = self.service.call(req).instrument(span);
+                    if let Some(s) = self.streams.get_mut(&stream) {
+                        s.future = Some(Box::pin(fut));
+                    }
+                }
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// A bare status for a request the service could not take.
+    fn answer(&mut self, stream: StreamId, status: StatusCode) {
+        let mut head = Response::new(()).into_parts().0;
+        head.status = status;
+        head.headers.insert(DATE, date::now());
+        let _ = self.conn.send_response(stream, &head, true);
+        if let Some(s) = self.streams.remove(&stream) {
+            stats::request_done(status, Some(s.started.elapsed()));
+        }
+    }
+
+    fn poll_streams(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        for id in ids {
+            progress |= self.poll_stream(id, cx);
+        }
+        progress
+    }
+
+    fn poll_stream(&mut self, id: StreamId, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let Some(s) = self.streams.get_mut(&id) else {
+            return false;
+        };
+        // Give back to flow control what the application took of the
+        // request body.
+        if let Some(tx) = &s.request_body {
+            let queued = tx.poll_queued(cx) as u64;
+            let consumed = s.delivered - queued;
+            if consumed > s.released {
+                self.conn
+                    .release_capacity(id, (consumed - s.released) as usize);
+                s.released = consumed;
+                progress = true;
+            }
+        }
+        if let Some(fut) = &mut s.future {
+            let Poll::Ready(result) = fut.as_mut().poll(cx) else {
+                return progress;
+            };
+            s.future = None;
+            progress = true;
+            let response = match result {
+                Ok(response) => response,
+                Err(e) => {
+                    let e: super::BoxError = e.into();
+                    tracing::warn!(error = %e, "service failed");
+                    self.answer(id, StatusCode::INTERNAL_SERVER_ERROR);
+                    return true;
+                }
+            };
+            let (mut head, body) = response.into_parts();
+            if !head.headers.contains_key(DATE) {
+                head.headers.insert(DATE, date::now());
+            }
+            let bodiless = s.method == Method::HEAD
+                || head.status == StatusCode::NO_CONTENT
+                || head.status == StatusCode::NOT_MODIFIED;
+            if !bodiless
+                && !head.headers.contains_key(CONTENT_LENGTH)
+                && let Some(n) = body.size_hint().exact()
+            {
+                head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            let end = bodiless || body.is_end_stream();
+            s.status = Some(head.status);
+            if self.conn.send_response(id, &head, end).is_err() {
+                self.streams.remove(&id);
+                return true;
+            }
+            if end {
+                self.finish(id);
+                return true;
+            }
+            s.body = Some(Box::pin(body));
+        }
+        // The response body, as flow control and the write buffer allow.
+        loop {
+            let Some(s) = self.streams.get_mut(&id) else {
+                return progress;
+            };
+            if s.body.is_none() && !s.body_done {
+                return progress;
+            }
+            if !s.unsent.is_empty() || s.body_done {
+                let sent = match self.conn.send_data(id, &s.unsent, s.body_done) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.streams.remove(&id);
+                        return true;
+                    }
+                };
+                s.unsent.advance(sent);
+                progress |= sent > 0;
+                if !s.unsent.is_empty() {
+                    // Waiting for SendReady.
+                    return progress;
+                }
+                if s.body_done {
+                    self.finish(id);
+                    return true;
+                }
+            }
+            if self.conn.pending_transmit() + self.write_buf.len() - self.written > HIGH_WATER {
+                return progress;
+            }
+            let Some(body) = s.body.as_mut() else {
+                return progress;
+            };
+            match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return progress,
+                Poll::Ready(None) => {
+                    s.body = None;
+                    s.body_done = true;
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let e: super::BoxError = e.into();
+                    tracing::debug!(error = %e, "response body failed");
+                    self.conn.reset(id, ErrorCode::INTERNAL_ERROR);
+                    self.streams.remove(&id);
+                    return true;
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        s.unsent = data.into();
+                        s.body_done = body.is_end_stream();
+                        if s.body_done {
+                            s.body = None;
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let _ = self.conn.send_trailers(id, &trailers);
+                            self.finish(id);
+                            return true;
+                        }
+                    }
+                },
+            }
+            progress = true;
+        }
+    }
+
+    /// The response is complete: count it; a request body still coming is
+    /// not wanted any more (RST_STREAM NO_ERROR, RFC 9113 §8.1).
+    fn finish(&mut self, id: StreamId) {
+        let Some(s) = self.streams.remove(&id) else {
+            return;
+        };
+        if let Some(status) = s.status {
+            stats::request_done(status, Some(s.started.elapsed()));
+        }
+        if let Some(tx) = s.request_body
+            && tx.is_abandoned()
+        {
+            self.conn.reset(id, ErrorCode::NO_ERROR);
+        }
+        self.last_activity = Instant::now();
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, ()> {
+        let mut progress = false;
+        while self.written < self.write_buf.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
+                Poll::Pending => {
+                    if self.write_stalled.is_none() {
+                        self.write_stalled = Some(Instant::now());
+                    }
+                    return Ok(progress);
+                }
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Err(()),
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    self.write_stalled = None;
+                    progress = true;
+                }
+            }
+        }
+        if self.written > 0 {
+            self.write_buf.clear();
+            self.written = 0;
+            if let Poll::Ready(Err(_)) = Pin::new(&mut self.io).poll_flush(cx) {
+                return Err(());
+            }
+        }
+        Ok(progress)
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, ()> {
+        if self.read_eof || self.failed || self.conn.pending_transmit() > HIGH_WATER {
+            return Ok(false);
+        }
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read_buf = ReadBuf::uninit(&mut buf);
+        match Pin::new(&mut self.io).poll_read(cx, &mut read_buf) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Err(_)) => Err(()),
+            Poll::Ready(Ok(())) => {
+                let bytes = read_buf.filled();
+                if bytes.is_empty() {
+                    self.read_eof = true;
+                    // Nobody will read the answers of what is left.
+                    for (_, s) in self.streams.drain() {
+                        if let Some(tx) = s.request_body {
+                            tx.fail(crate::Error::closed("the client closed the connection"));
+                        }
+                    }
+                    self.waiting.clear();
+                    return Ok(true);
+                }
+                self.last_activity = Instant::now();
+                if let Err(e) = self.conn.handle_input(bytes) {
+                    tracing::debug!(error = %e, "HTTP/2 connection error");
+                    self.failed = true;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// The idle timeout (no stream open) and the write timeout.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Timer {
+        let config = &self.shared.config;
+        let idle = config
+            .idle_timeout
+            .filter(|_| self.streams.is_empty() && self.conn.open_streams() == 0)
+            .map(|t| self.last_activity + t);
+        let write = self
+            .write_stalled
+            .zip(config.write_timeout)
+            .map(|(since, t)| since + t);
+        let Some(deadline) = [idle, write].into_iter().flatten().min() else {
+            return Timer::Quiet;
+        };
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Timer::Quiet;
+        }
+        let now = Instant::now();
+        if write.is_some_and(|d| d <= now) {
+            tracing::debug!("write timeout");
+            return Timer::Abort;
+        }
+        if idle.is_some_and(|d| d <= now) {
+            tracing::debug!("idle timeout");
+            self.conn.abort(ErrorCode::NO_ERROR);
+            self.failed = true;
+            return Timer::Fired;
+        }
+        Timer::Quiet
+    }
+}
+
+enum Timer {
+    Quiet,
+    Fired,
+    Abort,
+}

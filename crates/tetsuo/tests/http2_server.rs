@@ -1,0 +1,287 @@
+//! tetsuo's server speaking HTTP/2 to the `h2` crate's client: prior
+//! knowledge (h2c) and TLS with ALPN, bodies under flow control, trailers,
+//! many streams at once, graceful drain, and a Rapid Reset attack that
+//! ends only its own connection.
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use support::pki::{Ca, Validity};
+use tetsuo::http::server::{ClientAddr, Handle, Server};
+use tetsuo::http::{Body, service_fn};
+use tokio::net::{TcpListener, TcpStream};
+
+async fn app(req: Request<Body>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    Ok(match path.as_str() {
+        "/hello" => Response::new(Body::from("Hello, World!")),
+        "/echo" => Response::new(Body::wrap(req.into_body())),
+        "/count" => {
+            let n = req.into_body().collect().await.unwrap().to_bytes().len();
+            Response::new(Body::from(n.to_string()))
+        }
+        "/peer" => {
+            let peer = req.extensions().get::<ClientAddr>().unwrap().0;
+            Response::new(Body::from(format!("{} {:?}", peer, req.version())))
+        }
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Response::new(Body::from("slow done"))
+        }
+        _ => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("not found"))
+            .unwrap(),
+    })
+}
+
+async fn start() -> (SocketAddr, Handle) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder().build();
+    let handle = server.handle();
+    tokio::spawn(async move { server.serve_tcp(listener, service_fn(app)).await });
+    (addr, handle)
+}
+
+type SendRequest = h2::client::SendRequest<Bytes>;
+
+async fn h2c(addr: SocketAddr) -> SendRequest {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// Sends a request (with `body` and `trailers`, if any) and collects the
+/// response: status, body, trailers.
+async fn exchange(
+    client: &mut SendRequest,
+    req: Request<()>,
+    body: &[u8],
+    trailers: Option<HeaderMap>,
+) -> (StatusCode, Bytes, Option<HeaderMap>) {
+    let end = body.is_empty() && trailers.is_none();
+    let mut ready = client.clone().ready().await.unwrap();
+    let (response, mut send) = ready.send_request(req, end).unwrap();
+    if !end {
+        // Send within the flow-control window as it opens, while the
+        // response is read (an echo needs both at once).
+        let mut rest = Bytes::copy_from_slice(body);
+        tokio::spawn(async move {
+            while !rest.is_empty() {
+                send.reserve_capacity(rest.len());
+                let cap = std::future::poll_fn(|cx| send.poll_capacity(cx))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let chunk = rest.split_to(cap.min(rest.len()));
+                send.send_data(chunk, rest.is_empty() && trailers.is_none())
+                    .unwrap();
+            }
+            if let Some(t) = trailers {
+                send.send_trailers(t).unwrap();
+            }
+        });
+    }
+    let response = response.await.unwrap();
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        data.extend_from_slice(&chunk);
+    }
+    let trailers = body.trailers().await.unwrap();
+    (status, data.into(), trailers)
+}
+
+fn get(path: &str) -> Request<()> {
+    Request::get(format!("http://localhost{path}"))
+        .body(())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn h2_client_with_prior_knowledge() {
+    let (addr, _) = start().await;
+    let mut client = h2c(addr).await;
+    let (status, body, _) = exchange(&mut client, get("/hello"), b"", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "Hello, World!");
+    let (_, body, _) = exchange(&mut client, get("/peer"), b"", None).await;
+    assert!(body.ends_with(b"HTTP/2.0"), "{body:?}");
+    let (status, _, _) = exchange(&mut client, get("/nope"), b"", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // HTTP/1.1 still works on the same listener.
+    let res = tetsuo::http::client::Client::new()
+        .get(format!("http://{addr}/hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn bodies_under_flow_control_and_trailers_both_ways() {
+    let (addr, _) = start().await;
+    let mut client = h2c(addr).await;
+    // 3 MiB up and back through the echo: more than every window.
+    let data: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", "42".parse().unwrap());
+    let req = Request::post("http://localhost/echo").body(()).unwrap();
+    let (status, body, back) = exchange(&mut client, req, &data, Some(trailers)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.len(), data.len());
+    assert!(body == data);
+    assert_eq!(back.unwrap()["x-checksum"], "42");
+    // A body the service counts.
+    let req = Request::post("http://localhost/count").body(()).unwrap();
+    let (_, body, _) = exchange(&mut client, req, &data[..100_000], None).await;
+    assert_eq!(body, "100000");
+}
+
+#[tokio::test]
+async fn many_streams_at_once_on_one_connection() {
+    let (addr, _) = start().await;
+    let mut client = h2c(addr).await;
+    // One exchange first, so that the client knows the server's limit of
+    // 100 streams and queues the rest.
+    exchange(&mut client, get("/hello"), b"", None).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let path = if i % 2 == 0 { "/hello" } else { "/slow" };
+            exchange(&mut client, get(path), b"", None).await
+        }));
+    }
+    for t in tasks {
+        let (status, _, _) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn h2_over_tls_chosen_by_alpn() {
+    let ca = Ca::root("h2 test CA");
+    let leaf = ca.server(&["localhost"], Validity::Current);
+    let acceptor = tetsuo::tls::TlsAcceptor::builder()
+        .identity(leaf.identity())
+        .alpn(["h2", "http/1.1"])
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder().build();
+    tokio::spawn(async move { server.serve_tls(listener, acceptor, service_fn(app)).await });
+    for alpn in [&["h2"][..], &["http/1.1"][..]] {
+        let connector = tetsuo::tls::TlsConnector::builder()
+            .webpki_roots(false)
+            .add_ca_der(ca.der())
+            .alpn(alpn.iter().copied())
+            .build()
+            .unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tls = connector.connect("localhost", tcp).await.unwrap();
+        if alpn == ["h2"] {
+            assert_eq!(tls.info().alpn_protocol(), Some(&b"h2"[..]));
+            let (mut client, conn) = h2::client::handshake(tls).await.unwrap();
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let req = Request::get("https://localhost/hello").body(()).unwrap();
+            let (status, body, _) = exchange(&mut client, req, b"", None).await;
+            assert_eq!((status, &body[..]), (StatusCode::OK, &b"Hello, World!"[..]));
+        } else {
+            // HTTP/1.1 by ALPN on the same listener.
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tls = tls;
+            tls.write_all(b"GET /hello HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            tls.read_to_string(&mut out).await.unwrap();
+            assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn graceful_drain_sends_goaway_and_finishes_the_stream_in_flight() {
+    let (addr, handle) = start().await;
+    let client = h2c(addr).await;
+    let slow = {
+        let mut client = client.clone();
+        tokio::spawn(async move { exchange(&mut client, get("/slow"), b"", None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let drain = tokio::spawn(async move { handle.shutdown(Duration::from_secs(5)).await });
+    let (status, body, _) = slow.await.unwrap();
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"slow done"[..]));
+    let report = drain.await.unwrap();
+    assert_eq!(report.forced, 0);
+    // The connection is gone: a new request fails.
+    let refused = async {
+        let mut ready = client.ready().await?;
+        let (response, _) = ready.send_request(get("/hello"), true)?;
+        response.await
+    }
+    .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn rapid_reset_ends_its_connection_and_others_are_served() {
+    use tetsuo_proto::h2::{ErrorCode, frame};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _) = start().await;
+    // Raw frames: each stream's HEADERS and RST_STREAM on the wire (a
+    // client library would cancel before sending).
+    let mut attacker = TcpStream::connect(addr).await.unwrap();
+    let mut wire = frame::PREFACE.to_vec();
+    frame::encode_settings(&Default::default(), &mut wire);
+    frame::encode_settings_ack(&mut wire);
+    let mut encoder = tetsuo_proto::hpack::Encoder::new();
+    for i in 0..500u32 {
+        let mut block = Vec::new();
+        encoder.encode(
+            [
+                (&b":method"[..], &b"GET"[..], false),
+                (b":scheme", b"http", false),
+                (b":authority", b"localhost", false),
+                (b":path", b"/slow", false),
+            ],
+            &mut block,
+        );
+        frame::encode_headers(1 + 2 * i, &block, true, 16_384, &mut wire);
+        frame::encode_rst_stream(1 + 2 * i, ErrorCode::CANCEL, &mut wire);
+    }
+    let _ = attacker.write_all(&wire).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), attacker.read_to_end(&mut got)).await;
+    // The last frame is a GOAWAY with ENHANCE_YOUR_CALM.
+    let mut at = 0;
+    let mut goaway = None;
+    while let Some(h) = frame::FrameHeader::parse(&got[at..]) {
+        let payload = &got[at + 9..at + 9 + h.len as usize];
+        if h.kind == frame::kind::GOAWAY {
+            goaway = Some(u32::from_be_bytes(payload[4..8].try_into().unwrap()));
+        }
+        at += 9 + h.len as usize;
+    }
+    assert_eq!(goaway, Some(ErrorCode::ENHANCE_YOUR_CALM.0));
+    let mut other = h2c(addr).await;
+    let (status, _, _) = exchange(&mut other, get("/hello"), b"", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
