@@ -162,7 +162,12 @@ async fn run(
     let acceptor = if tls_listen.is_empty() {
         None
     } else {
-        Some(args.tls_args.acceptor(SERVE)?)
+        let mut tls_args = args.tls_args.clone();
+        if tls_args.alpn.is_empty() {
+            // HTTP/2 when the client offers it, else HTTP/1.1.
+            tls_args.alpn = vec!["h2".to_owned(), "http/1.1".to_owned()];
+        }
+        Some(tls_args.acceptor(SERVE)?)
     };
     if let Some(acceptor) = &acceptor {
         for addr in &tls_listen {

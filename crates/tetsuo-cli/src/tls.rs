@@ -20,7 +20,8 @@ pub(crate) struct ServerTlsArgs {
     /// Staple this DER-encoded OCSP response (re-read on SIGHUP).
     #[arg(long, value_name = "DER")]
     pub(crate) ocsp_response: Option<PathBuf>,
-    /// ALPN protocols to accept, most preferred first (comma-separated).
+    /// ALPN protocols to accept, most preferred first (comma-separated;
+    /// `tetsuo serve` offers h2,http/1.1 unless told otherwise).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub(crate) alpn: Vec<String>,
     /// Require client certificates issued by the CAs in this PEM file (mTLS).
