@@ -366,6 +366,8 @@ impl Raw {
         let mut server = Connection::new(Role::Server, config);
         let mut wire = frame::PREFACE.to_vec();
         frame::encode_settings(&Default::default(), &mut wire);
+        // The server's SETTINGS acknowledged, as a client does.
+        frame::encode_settings_ack(&mut wire);
         server.handle_input(&wire).unwrap();
         Raw {
             server,

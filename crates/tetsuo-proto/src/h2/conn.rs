@@ -1,14 +1,14 @@
 //! One side of an HTTP/2 connection: frames in, events out; heads and data
 //! in, frames out.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
 use super::frame::{self, Frame, FrameError, Headers, PREFACE};
 use super::headers;
-use super::{DEFAULT_MAX_FRAME_SIZE, ErrorCode, MAX_WINDOW, Settings, StreamId};
+use super::{DEFAULT_MAX_FRAME_SIZE, ErrorCode, MAX_WINDOW, Settings, StreamId, StreamMap};
 use crate::hpack;
 
 /// Which side this is.
@@ -344,7 +344,11 @@ pub struct Connection {
     events: VecDeque<Event>,
     encoder: hpack::Encoder,
     decoder: hpack::Decoder,
-    streams: HashMap<StreamId, Stream>,
+    streams: StreamMap<Stream>,
+    /// A field block being encoded (kept: no allocation per head).
+    block: Vec<u8>,
+    /// Fields being decoded (kept likewise).
+    fields: Vec<hpack::Field>,
     /// Our next stream: odd for a client, even (pushes) for a server.
     next_local: StreamId,
     /// The highest stream the peer opened.
@@ -394,7 +398,9 @@ impl Connection {
             events: VecDeque::new(),
             encoder: hpack::Encoder::new(),
             decoder: hpack::Decoder::new(hpack::DEFAULT_TABLE_SIZE),
-            streams: HashMap::new(),
+            streams: StreamMap::default(),
+            block: Vec::new(),
+            fields: Vec::new(),
             next_local: if role == Role::Client { 1 } else { 2 },
             last_peer: 0,
             recently_reset: VecDeque::new(),
@@ -565,7 +571,8 @@ impl Connection {
             return Err(SendError::OutOfOrder);
         }
         let id = self.new_local_stream()?;
-        let mut block = Vec::new();
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
         headers::encode_request(head, &mut self.encoder, &mut block)
             .map_err(|_| SendError::NoAuthority)?;
         frame::encode_headers(
@@ -575,6 +582,7 @@ impl Connection {
             self.peer_max_frame,
             &mut self.transmit,
         );
+        self.block = block;
         self.insert_stream(id, false, Recv::Head);
         let s = self.streams.get_mut(&id).expect("just inserted");
         s.head_sent = true;
@@ -611,7 +619,8 @@ impl Connection {
             s.send_closed = end_stream;
         }
         let end_stream = end_stream && !informational;
-        let mut block = Vec::new();
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
         headers::encode_response(head, &mut self.encoder, &mut block);
         frame::encode_headers(
             stream,
@@ -620,6 +629,7 @@ impl Connection {
             self.peer_max_frame,
             &mut self.transmit,
         );
+        self.block = block;
         self.idle_frames = self.idle_frames.saturating_sub(16);
         self.maybe_close(stream);
         Ok(())
@@ -708,7 +718,8 @@ impl Connection {
             return Err(SendError::StreamClosed);
         }
         s.send_closed = true;
-        let mut block = Vec::new();
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
         headers::encode_trailers(trailers, &mut self.encoder, &mut block);
         frame::encode_headers(
             stream,
@@ -717,6 +728,7 @@ impl Connection {
             self.peer_max_frame,
             &mut self.transmit,
         );
+        self.block = block;
         self.maybe_close(stream);
         Ok(())
     }
@@ -737,7 +749,8 @@ impl Connection {
             _ => return Err(SendError::StreamClosed),
         }
         let promised = self.new_local_stream()?;
-        let mut block = Vec::new();
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
         headers::encode_request(head, &mut self.encoder, &mut block)
             .map_err(|_| SendError::NoAuthority)?;
         frame::encode_push_promise(
@@ -747,6 +760,7 @@ impl Connection {
             self.peer_max_frame,
             &mut self.transmit,
         );
+        self.block = block;
         // Reserved (local): we send, the client sends nothing.
         self.insert_stream(promised, false, Recv::Closed);
         Ok(promised)
@@ -1032,7 +1046,9 @@ impl Connection {
             });
             if h.end_headers {
                 let block = self.pending_block.take().expect("just set").block.freeze();
-                self.decode(&block).map(drop)?;
+                let mut fields = std::mem::take(&mut self.fields);
+                self.decode(&block, &mut fields)?;
+                self.fields = fields;
                 return self.local_error_reset(h.stream, ErrorCode::PROTOCOL_ERROR);
             }
             return Ok(());
@@ -1072,13 +1088,13 @@ impl Connection {
         Ok(())
     }
 
-    /// Decodes a field block: fields, or `None` if the list was over the
+    /// Decodes a field block into `fields`: false if the list was over the
     /// limit (the table in step). Other HPACK errors end the connection.
-    fn decode(&mut self, block: &Bytes) -> Result<Option<Vec<hpack::Field>>, Error> {
-        let mut fields = Vec::new();
-        match self.decoder.decode(block, &mut fields) {
-            Ok(()) => Ok(Some(fields)),
-            Err(hpack::Error::HeaderListTooLarge) => Ok(None),
+    fn decode(&mut self, block: &Bytes, fields: &mut Vec<hpack::Field>) -> Result<bool, Error> {
+        fields.clear();
+        match self.decoder.decode(block, fields) {
+            Ok(()) => Ok(true),
+            Err(hpack::Error::HeaderListTooLarge) => Ok(false),
             Err(_) => Err(self.fail(ErrorCode::COMPRESSION_ERROR, "field block does not decode")),
         }
     }
@@ -1086,20 +1102,32 @@ impl Connection {
     fn block_done(&mut self) -> Result<(), Error> {
         let pending = self.pending_block.take().expect("a block was pending");
         let block = pending.block.freeze();
-        let fields = self.decode(&block)?;
-        let stream = pending.stream;
-        if let Some(promised) = pending.promised {
-            return self.promise_done(stream, promised, fields);
-        }
-        match self.streams.get(&stream).map(|s| s.recv) {
-            None if self.is_idle(stream) => {
-                self.new_peer_stream(stream, pending.end_stream, fields)
+        // The kept list, handed down and put back: no allocation per head.
+        let mut list = std::mem::take(&mut self.fields);
+        let result = match self.decode(&block, &mut list) {
+            Err(e) => Err(e),
+            Ok(whole) => {
+                let fields = whole.then_some(&mut list);
+                let stream = pending.stream;
+                match (pending.promised, self.streams.get(&stream).map(|s| s.recv)) {
+                    (Some(promised), _) => self.promise_done(stream, promised, fields),
+                    (None, None) if self.is_idle(stream) => {
+                        self.new_peer_stream(stream, pending.end_stream, fields)
+                    }
+                    (None, None) => self.closed_stream_frame(stream),
+                    (None, Some(Recv::Closed)) => {
+                        self.local_error_reset(stream, ErrorCode::STREAM_CLOSED)
+                    }
+                    (None, Some(Recv::Head)) => self.head(stream, pending.end_stream, fields),
+                    (None, Some(Recv::Body)) => {
+                        self.body_headers(stream, pending.end_stream, fields)
+                    }
+                }
             }
-            None => self.closed_stream_frame(stream),
-            Some(Recv::Closed) => self.local_error_reset(stream, ErrorCode::STREAM_CLOSED),
-            Some(Recv::Head) => self.head(stream, pending.end_stream, fields),
-            Some(Recv::Body) => self.body_headers(stream, pending.end_stream, fields),
-        }
+        };
+        list.clear();
+        self.fields = list;
+        result
     }
 
     /// A new stream from the peer: a request (server side).
@@ -1107,7 +1135,7 @@ impl Connection {
         &mut self,
         stream: StreamId,
         end_stream: bool,
-        fields: Option<Vec<hpack::Field>>,
+        fields: Option<&mut Vec<hpack::Field>>,
     ) -> Result<(), Error> {
         if !self.peer_initiated(stream) || self.role == Role::Client {
             return Err(self.fail(ErrorCode::PROTOCOL_ERROR, "stream opened by the wrong side"));
@@ -1139,7 +1167,7 @@ impl Connection {
         &mut self,
         stream: StreamId,
         end_stream: bool,
-        fields: Option<Vec<hpack::Field>>,
+        fields: Option<&mut Vec<hpack::Field>>,
     ) -> Result<(), Error> {
         let Some(fields) = fields else {
             return self.too_large(stream);
@@ -1199,7 +1227,7 @@ impl Connection {
         &mut self,
         stream: StreamId,
         end_stream: bool,
-        fields: Option<Vec<hpack::Field>>,
+        fields: Option<&mut Vec<hpack::Field>>,
     ) -> Result<(), Error> {
         let Some(fields) = fields else {
             return self.too_large(stream);
@@ -1283,7 +1311,7 @@ impl Connection {
         &mut self,
         stream: StreamId,
         promised: StreamId,
-        fields: Option<Vec<hpack::Field>>,
+        fields: Option<&mut Vec<hpack::Field>>,
     ) -> Result<(), Error> {
         let associated = self
             .streams

@@ -127,14 +127,19 @@ struct RequestPseudo {
     protocol: Option<Bytes>,
 }
 
-/// Splits `fields` into pseudo-headers (through `take`) and regular fields.
+/// Splits `fields` (emptied) into pseudo-headers (through `take`) and
+/// regular fields.
 fn split_fields(
-    fields: Vec<Field>,
+    fields: &mut Vec<Field>,
     mut take: impl FnMut(&[u8], Bytes) -> Result<(), Malformed>,
 ) -> Result<HeaderMap, Malformed> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    let count = fields
+        .iter()
+        .filter(|f| f.name.first() != Some(&b':'))
+        .count();
+    let mut headers = HeaderMap::with_capacity(count);
     let mut regular_seen = false;
-    for f in fields {
+    for f in fields.drain(..) {
         if f.name.first() == Some(&b':') {
             if regular_seen {
                 return Err(Malformed::BadPseudo);
@@ -159,7 +164,7 @@ fn set_once(slot: &mut Option<Bytes>, value: Bytes) -> Result<(), Malformed> {
 /// A request from its decoded fields; `connect_protocol`: extended
 /// CONNECT is enabled (we advertised it).
 pub(crate) fn request(
-    fields: Vec<Field>,
+    fields: &mut Vec<Field>,
     connect_protocol: bool,
 ) -> Result<http::request::Parts, Malformed> {
     let mut p = RequestPseudo::default();
@@ -177,7 +182,7 @@ pub(crate) fn request(
         .authority
         .map(|a| Authority::from_maybe_shared(a).map_err(|_| Malformed::BadPseudoValue))
         .transpose()?;
-    let mut uri = Uri::builder();
+    let mut uri = http::uri::Parts::default();
     let mut extensions = http::Extensions::new();
     if method == Method::CONNECT && p.protocol.is_none() {
         // Plain CONNECT: :authority only (§8.5).
@@ -185,7 +190,7 @@ pub(crate) fn request(
             return Err(Malformed::BadPseudo);
         }
         let authority = authority.clone().ok_or(Malformed::MissingPseudo)?;
-        uri = uri.authority(authority);
+        uri.authority = Some(authority);
     } else {
         if let Some(protocol) = p.protocol {
             if !connect_protocol || method != Method::CONNECT {
@@ -201,9 +206,10 @@ pub(crate) fn request(
         let scheme = Scheme::try_from(&scheme[..]).map_err(|_| Malformed::BadPseudoValue)?;
         let path = PathAndQuery::from_maybe_shared(path).map_err(|_| Malformed::BadPseudoValue)?;
         if let Some(a) = &authority {
-            uri = uri.scheme(scheme).authority(a.clone());
+            uri.scheme = Some(scheme);
+            uri.authority = Some(a.clone());
         }
-        uri = uri.path_and_query(path);
+        uri.path_and_query = Some(path);
     }
     if let (Some(a), Some(host)) = (&authority, headers.get(header::HOST))
         && !a.as_str().eq_ignore_ascii_case(host.to_str().unwrap_or(""))
@@ -211,7 +217,7 @@ pub(crate) fn request(
         return Err(Malformed::HostMismatch);
     }
     content_length(&headers)?;
-    let uri = uri.build().map_err(|_| Malformed::BadPseudoValue)?;
+    let uri = Uri::from_parts(uri).map_err(|_| Malformed::BadPseudoValue)?;
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
@@ -222,7 +228,7 @@ pub(crate) fn request(
 }
 
 /// A response (or an informational 1xx) from its decoded fields.
-pub(crate) fn response(fields: Vec<Field>) -> Result<http::response::Parts, Malformed> {
+pub(crate) fn response(fields: &mut Vec<Field>) -> Result<http::response::Parts, Malformed> {
     let mut status = None;
     let headers = split_fields(fields, |name, value| match name {
         b":status" => set_once(&mut status, value),
@@ -243,7 +249,7 @@ pub(crate) fn response(fields: Vec<Field>) -> Result<http::response::Parts, Malf
 }
 
 /// Trailers from their decoded fields (no pseudo-headers).
-pub(crate) fn trailers(fields: Vec<Field>) -> Result<HeaderMap, Malformed> {
+pub(crate) fn trailers(fields: &mut Vec<Field>) -> Result<HeaderMap, Malformed> {
     split_fields(fields, |_, _| Err(Malformed::BadPseudo))
 }
 

@@ -30,6 +30,34 @@ pub use settings::{DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE, MAX_WINDOW, Setti
 /// A stream identifier (31 bits; 0 is the connection).
 pub type StreamId = u32;
 
+/// A map keyed by stream, hashed by a multiply instead of SipHash: keys
+/// are the peer's, but it may only open increasing identifiers and at most
+/// SETTINGS_MAX_CONCURRENT_STREAMS at a time, so collisions stay bounded.
+pub type StreamMap<V> = std::collections::HashMap<StreamId, V, BuildStreamHasher>;
+
+/// The hasher of [`StreamMap`].
+pub type BuildStreamHasher = std::hash::BuildHasherDefault<StreamHasher>;
+
+/// Fibonacci hashing of a stream identifier.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StreamHasher(u64);
+
+impl std::hash::Hasher for StreamHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// An HTTP/2 error code (RFC 9113 §7); unknown codes are kept as they
 /// came.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

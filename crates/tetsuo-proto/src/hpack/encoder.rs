@@ -6,13 +6,13 @@ use super::table::{Dynamic, STATIC, entry_size, static_name};
 use super::{DEFAULT_TABLE_SIZE, huffman, write_int};
 
 /// Names whose values seldom repeat: indexing them would only push useful
-/// entries out of the table.
+/// entries out of the table. (`date` is indexed: a busy server sends the
+/// same one many times a second.)
 const NOT_INDEXED: &[&[u8]] = &[
     b":path",
     b"age",
     b"content-length",
     b"content-range",
-    b"date",
     b"etag",
     b"expires",
     b"if-modified-since",

@@ -8,7 +8,7 @@
 //! as the application takes it, so a slow reader holds the client back
 //! instead of filling memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -20,7 +20,7 @@ use bytes::{Buf, Bytes};
 use http::header::{CONTENT_LENGTH, DATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
-use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId};
+use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId, StreamMap};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
@@ -79,7 +79,8 @@ pub(super) async fn serve<T, S>(
         conn,
         service,
         peer,
-        streams: HashMap::new(),
+        streams: StreamMap::default(),
+        ids: Vec::new(),
         waiting: VecDeque::new(),
         write_buf: Vec::new(),
         written: 0,
@@ -113,7 +114,9 @@ struct Driver<T, S: HttpService> {
     conn: h2::Connection,
     service: S,
     peer: Option<SocketAddr>,
-    streams: HashMap<StreamId, StreamTask<S>>,
+    streams: StreamMap<StreamTask<S>>,
+    /// The streams to poll this round (kept: no allocation per round).
+    ids: Vec<StreamId>,
     /// Requests waiting for the service to be ready.
     waiting: VecDeque<(StreamId, Request<Body>)>,
     write_buf: Vec<u8>,
@@ -317,10 +320,13 @@ where
 
     fn poll_streams(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
-        for id in ids {
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.extend(self.streams.keys().copied());
+        for &id in &ids {
             progress |= self.poll_stream(id, cx);
         }
+        self.ids = ids;
         progress
     }
 
