@@ -17,7 +17,8 @@ CONNS=${3:-64}
 THREADS=$(nproc)
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build -q --release -p tetsuo-cli -p tetsuo-benches --example hyper_hello --example tetsuo_hello
+cargo build -q --release -p tetsuo-cli --bin tetsuo
+cargo build -q --release -p tetsuo-benches --example hyper_hello --example tetsuo_hello
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

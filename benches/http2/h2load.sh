@@ -18,7 +18,8 @@ CONNS=${3:-64}
 for tool in h2load nghttpd; do
     command -v "$tool" >/dev/null || { echo "$tool is needed (nghttp2-client, nghttp2-server)" >&2; exit 1; }
 done
-cargo build -q --release -p tetsuo-cli -p tetsuo-benches --example hyper_h2c --example tetsuo_hello
+cargo build -q --release -p tetsuo-cli --bin tetsuo
+cargo build -q --release -p tetsuo-benches --example hyper_h2c --example tetsuo_hello
 root=$(mktemp -d)
 printf 'Hello, World!' >"$root/hello"
 
