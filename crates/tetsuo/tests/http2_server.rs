@@ -285,3 +285,150 @@ async fn rapid_reset_ends_its_connection_and_others_are_served() {
     let (status, _, _) = exchange(&mut other, get("/hello"), b"", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Sends `wire` after a client preface and reads what the server answers
+/// until it closes: the GOAWAY code, and whether a 431 came.
+async fn attack(addr: SocketAddr, wire: &[u8]) -> (Option<u32>, bool) {
+    use tetsuo_proto::h2::frame;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut all = frame::PREFACE.to_vec();
+    frame::encode_settings(&Default::default(), &mut all);
+    frame::encode_settings_ack(&mut all);
+    all.extend_from_slice(wire);
+    // The server may close before it read everything: a reset is fine.
+    let _ = s.write_all(&all).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+    let (mut goaway, mut too_large) = (None, false);
+    let mut at = 0;
+    while let Some(h) = frame::FrameHeader::parse(&got[at..]) {
+        let end = (at + 9 + h.len as usize).min(got.len());
+        let payload = &got[at + 9..end];
+        if h.kind == frame::kind::GOAWAY && payload.len() >= 8 {
+            goaway = Some(u32::from_be_bytes(payload[4..8].try_into().unwrap()));
+        }
+        // 431 is static-table-less: ":status" (index 8's name) literal.
+        if h.kind == frame::kind::HEADERS && payload.windows(3).any(|w| w == b"431") {
+            too_large = true;
+        }
+        at = end;
+    }
+    (goaway, too_large)
+}
+
+fn request_block(encoder: &mut tetsuo_proto::hpack::Encoder, extra: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut block = Vec::new();
+    let fields = [
+        (&b":method"[..], &b"GET"[..]),
+        (b":scheme", b"http"),
+        (b":authority", b"localhost"),
+        (b":path", b"/slow"),
+    ];
+    encoder.encode(
+        fields.iter().chain(extra).map(|(n, v)| (*n, *v, false)),
+        &mut block,
+    );
+    block
+}
+
+/// One connection per published HTTP/2 attack: each ends with GOAWAY
+/// ENHANCE_YOUR_CALM (or a 431 for the HPACK bomb), and a normal client
+/// is served right after.
+#[tokio::test]
+async fn every_flood_is_stopped_and_the_server_serves_on() {
+    use tetsuo_proto::h2::{ErrorCode, frame};
+    let (addr, _) = start().await;
+    let calm = Some(ErrorCode::ENHANCE_YOUR_CALM.0);
+    let mut e = tetsuo_proto::hpack::Encoder::new();
+
+    // MadeYouReset: every stream gets a WINDOW_UPDATE that overflows it.
+    let mut w = Vec::new();
+    for i in 0..150u32 {
+        frame::encode_headers(1 + 2 * i, &request_block(&mut e, &[]), true, 16_384, &mut w);
+        frame::encode_window_update(1 + 2 * i, (1 << 31) - 1, &mut w);
+    }
+    let mut cases: Vec<(&str, Vec<u8>, bool)> = vec![("MadeYouReset", w, false)];
+
+    // CONTINUATION flood: a field block that never ends.
+    let mut e = tetsuo_proto::hpack::Encoder::new();
+    let block = request_block(&mut e, &[]);
+    let mut w = Vec::new();
+    frame::FrameHeader {
+        len: block.len() as u32,
+        kind: frame::kind::HEADERS,
+        flags: 0,
+        stream: 1,
+    }
+    .encode(&mut w);
+    w.extend_from_slice(&block);
+    for _ in 0..100 {
+        frame::FrameHeader {
+            len: 1,
+            kind: frame::kind::CONTINUATION,
+            flags: 0,
+            stream: 1,
+        }
+        .encode(&mut w);
+        w.push(0x82);
+    }
+    cases.push(("CONTINUATION flood", w, false));
+
+    // PING, SETTINGS, empty DATA, PRIORITY and WINDOW_UPDATE floods.
+    let mut w = Vec::new();
+    for i in 0..1_500u64 {
+        frame::encode_ping(false, i.to_be_bytes(), &mut w);
+    }
+    cases.push(("PING flood", w, false));
+    let mut w = Vec::new();
+    for _ in 0..1_500 {
+        frame::encode_settings(&Default::default(), &mut w);
+    }
+    cases.push(("SETTINGS flood", w, false));
+    let mut e = tetsuo_proto::hpack::Encoder::new();
+    let mut w = Vec::new();
+    frame::encode_headers(1, &request_block(&mut e, &[]), false, 16_384, &mut w);
+    for _ in 0..1_500 {
+        frame::encode_data(1, b"", false, &mut w);
+    }
+    cases.push(("empty DATA flood", w, false));
+    let mut w = Vec::new();
+    for i in 0..1_500u32 {
+        let p = frame::Priority {
+            dependency: 0,
+            exclusive: false,
+            weight: 1,
+        };
+        frame::encode_priority(1 + 2 * i, p, &mut w);
+    }
+    cases.push(("PRIORITY spam", w, false));
+    let mut w = Vec::new();
+    for _ in 0..1_500 {
+        frame::encode_window_update(0, 1, &mut w);
+    }
+    cases.push(("WINDOW_UPDATE flood", w, false));
+
+    // HPACK bomb: one 3000-byte entry referenced 100 times in a block.
+    let mut e = tetsuo_proto::hpack::Encoder::new();
+    let big = vec![b'a'; 3000];
+    let mut w = Vec::new();
+    let first = request_block(&mut e, &[(b"x-big", &big)]);
+    frame::encode_headers(1, &first, true, 16_384, &mut w);
+    let mut bomb = request_block(&mut e, &[]);
+    bomb.extend(std::iter::repeat_n(0xBE, 100));
+    frame::encode_headers(3, &bomb, true, 16_384, &mut w);
+    cases.push(("HPACK bomb", w, true));
+
+    for (what, wire, expect_431) in cases {
+        let (goaway, too_large) = attack(addr, &wire).await;
+        if expect_431 {
+            assert!(too_large, "{what}: a 431");
+        } else {
+            assert_eq!(goaway, calm, "{what}");
+        }
+        // Others are served.
+        let mut client = h2c(addr).await;
+        let (status, _, _) = exchange(&mut client, get("/hello"), b"", None).await;
+        assert_eq!(status, StatusCode::OK, "after {what}");
+    }
+}
