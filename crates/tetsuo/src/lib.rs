@@ -97,6 +97,9 @@ mod guides {
     #[cfg(feature = "http")]
     #[doc = include_str!("../../../docs/http-server.md")]
     struct HttpServer;
+    #[cfg(all(feature = "http", feature = "tls"))]
+    #[doc = include_str!("../../../docs/http2.md")]
+    struct Http2;
     #[cfg(feature = "http")]
     #[doc = include_str!("../../../docs/http-client.md")]
     struct HttpClient;

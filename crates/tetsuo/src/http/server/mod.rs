@@ -1,5 +1,7 @@
-//! The HTTP/1.1 server: serves any `tower` service on TCP, TLS and Unix
-//! listeners, with production limits and graceful drain.
+//! The HTTP server: serves any `tower` service over HTTP/1.1 and HTTP/2
+//! (h2c by prior knowledge on plain listeners, `h2` by ALPN on TLS; see
+//! [`Builder::http2`]) on TCP, TLS and Unix listeners, with production
+//! limits and graceful drain.
 //!
 //! A [`Server`] is built once ([`Server::builder`]) and may serve any number
 //! of listeners at the same time (`serve_tcp`, `serve_tls`, `serve_unix`,
@@ -139,8 +141,8 @@ impl Shared {
     }
 }
 
-/// An HTTP/1.1 server. Cheap to clone: clones share limits, counters and
-/// drain.
+/// An HTTP/1.1 and HTTP/2 server. Cheap to clone: clones share limits,
+/// counters and drain.
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
