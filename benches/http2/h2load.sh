@@ -35,16 +35,24 @@ target/release/examples/tetsuo_hello 127.0.0.1:18813 2>/dev/null & pids+=($!)
 nghttpd --no-tls -d "$root" 18814 >/dev/null 2>&1 & pids+=($!)
 sleep 1
 
+# cpu_ticks PID: the process's user + system time, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
 declare -A runs
 names=(hyper tetsuo tetsuo-bare nghttpd)
 ports=(18811 18812 18813 18814)
 for round in $(seq "$ROUNDS"); do
     for i in 0 1 2 3; do
+        before=$(cpu_ticks "${pids[$i]}")
         out=$(h2load -n "$REQUESTS" -c "$CONNS" -m 10 -t 1 "http://127.0.0.1:${ports[$i]}/hello" 2>&1)
+        after=$(cpu_ticks "${pids[$i]}")
         rps=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' | cut -d. -f1)
         ok=$(echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p')
         runs[${names[$i]}]+="$rps "
-        echo "round $round ${names[$i]}: $rps req/s ($ok of $REQUESTS succeeded)"
+        # The server's CPU time (user + system) per request.
+        cpu=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$REQUESTS" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+        echo "round $round ${names[$i]}: $rps req/s ($ok of $REQUESTS succeeded), server CPU $cpu us/request"
     done
 done
 
