@@ -3,7 +3,8 @@
 # knowledge (h2c) and over TLS (ALPN), nghttp (nghttp2's client, both ways,
 # 50 concurrent streams), python's `h2` library (a client written on the
 # sans-I/O core python users pick), and short bounded h2load runs, against
-# `tetsuo serve`; HTTP/1.1 still answered on the same listeners.
+# `tetsuo serve`; HTTP/1.1 still answered on the same listeners. And tetsuo's
+# client (`tetsuo get`) against nghttpd, over TLS (ALPN) and h2c.
 source "$(dirname "$0")/lib/common.sh"
 
 PYTHON=${PYTHON:-python3}
@@ -91,6 +92,44 @@ for url in "http://$HTTP/hello" "https://$HTTPS/hello"; do
         "20000 succeeded, 0 failed" \
         "$(echo "$out" | sed -n 's/^requests: .* \([0-9]* succeeded\), \([0-9]* failed\).*/\1, \2/p')"
 done
+
+# --- tetsuo get against nghttpd (nghttp2's server) and tetsuo serve -------------
+apt_install nghttp2-server nghttpd
+mkdir -p root
+printf 'Hello from nghttpd' >root/hello
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+    -out ca.pem -days 2 -subj "/CN=HTTP2 Interop CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+    >/dev/null 2>&1
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
+    -out srv.csr -subj "/CN=localhost" >/dev/null 2>&1
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -out srv.pem -extfile srv.ext >/dev/null 2>&1
+# nghttpd takes a port number: two free ones.
+read -r TLS_PORT H2C_PORT < <("$PYTHON" -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+start nghttpd-tls.log nghttpd -a 127.0.0.1 -d root "$TLS_PORT" srv.key srv.pem
+start nghttpd-h2c.log nghttpd -a 127.0.0.1 --no-tls -d root "$H2C_PORT"
+for port in "$TLS_PORT" "$H2C_PORT"; do
+    for _ in $(seq 50); do
+        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+done
+check "tetsuo get --http2 https:// (ALPN) -> nghttpd" "HTTP/2 200|Hello from nghttpd" \
+    "$(timeout 20 "$T" get --http2 --cacert ca.pem -i "https://localhost:$TLS_PORT/hello" \
+        | tr -d '\r' | awk 'NR == 1 || /Hello/' | paste -sd'|')"
+check "tetsuo get --http2-prior-knowledge -> nghttpd (h2c)" "HTTP/2 200|Hello from nghttpd" \
+    "$(timeout 20 "$T" get --http2-prior-knowledge -i "http://127.0.0.1:$H2C_PORT/hello" \
+        | tr -d '\r' | awk 'NR == 1 || /Hello/' | paste -sd'|')"
+check "tetsuo get https:// (h2 offered by default) -> nghttpd" "HTTP/2 200" \
+    "$(timeout 20 "$T" get --cacert ca.pem -i "https://localhost:$TLS_PORT/hello" | head -1 | tr -d '\r')"
+check "tetsuo get --http2-prior-knowledge -> tetsuo serve: 3 MB echoed" same \
+    "$(timeout 60 "$T" get --http2-prior-knowledge --data-file up.bin "http://$HTTP/echo" | cmp -s - up.bin && echo same)"
 
 echo "$NAME: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

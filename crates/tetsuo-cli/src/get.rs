@@ -1,4 +1,5 @@
-//! `tetsuo get URL`: a curl-like HTTP/1.1 client on tetsuo's client.
+//! `tetsuo get URL`: a curl-like HTTP/1.1 and HTTP/2 client on tetsuo's
+//! client.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -38,12 +39,16 @@ pub(crate) struct GetArgs {
     /// Write the body to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Use HTTP/1.1 (the only version so far; accepted for curl's sake).
-    #[arg(long = "http1.1")]
+    /// Use HTTP/1.1 only (https:// offers h2 in ALPN otherwise).
+    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http2_prior_knowledge"])]
     http1_1: bool,
-    /// Use HTTP/2 (not available yet).
+    /// Use HTTP/2: offered by ALPN on https:// (the default, kept for
+    /// curl's sake); on http:// use --http2-prior-knowledge.
     #[arg(long = "http2")]
     http2: bool,
+    /// Speak HTTP/2 to http:// servers without asking (h2c).
+    #[arg(long = "http2-prior-knowledge")]
+    http2_prior_knowledge: bool,
     /// Give up connecting after SECS.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     connect_timeout: f64,
@@ -91,12 +96,18 @@ impl std::fmt::Display for HttpError {
 impl std::error::Error for HttpError {}
 
 pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
-    if args.http2 {
-        bail!("--http2: HTTP/2 is not available yet (HTTP/1.1 only)");
+    if args.http2 && args.url.starts_with("http://") {
+        bail!(
+            "--http2 on http:// needs the server to accept HTTP/2 unasked: use --http2-prior-knowledge"
+        );
     }
-    let _ = args.http1_1;
+    let alpn: &[&str] = if args.http1_1 {
+        &["http/1.1"]
+    } else {
+        &["h2", "http/1.1"]
+    };
     let tls = crate::tls::trust(
-        TlsConnector::builder().alpn(["http/1.1"]).tls12(true),
+        TlsConnector::builder().alpn(alpn).tls12(true),
         args.cacert.as_deref(),
         &args.pin,
         args.insecure,
@@ -117,6 +128,9 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
         });
     if let Some(t) = args.max_time {
         builder = builder.timeout(positive_secs(t, "--max-time")?);
+    }
+    if args.http2_prior_knowledge {
+        builder = builder.http2_prior_knowledge();
     }
     let client = builder.build()?;
 
@@ -222,11 +236,16 @@ fn tell_connection(info: &ConnectionInfo) {
 
 /// The response head as curl -i prints it.
 fn format_head(res: &tetsuo::http::client::Response) -> String {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\n",
-        res.status().as_u16(),
-        res.status().canonical_reason().unwrap_or("")
-    );
+    // As curl: HTTP/2 heads have no reason phrase.
+    let mut head = if res.version() == http::Version::HTTP_2 {
+        format!("HTTP/2 {}\r\n", res.status().as_u16())
+    } else {
+        format!(
+            "HTTP/1.1 {} {}\r\n",
+            res.status().as_u16(),
+            res.status().canonical_reason().unwrap_or("")
+        )
+    };
     for (name, value) in res.headers() {
         head.push_str(name.as_str());
         head.push_str(": ");

@@ -33,6 +33,7 @@
 mod conn;
 #[cfg(feature = "decompression")]
 mod decode;
+mod h2;
 mod info;
 mod pool;
 mod request;
@@ -104,6 +105,8 @@ pub struct ClientBuilder {
     overrides: Overrides,
     proxies: Option<Proxies>,
     happy_eyeballs: Option<HappyEyeballsConfig>,
+    http2: bool,
+    http2_prior_knowledge: bool,
 }
 
 impl Default for ClientBuilder {
@@ -134,6 +137,8 @@ impl Default for ClientBuilder {
             overrides: Overrides::new(),
             proxies: None,
             happy_eyeballs: None,
+            http2: true,
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -255,13 +260,35 @@ impl ClientBuilder {
         self
     }
 
+    /// Offer HTTP/2 in TLS's ALPN (default on): servers that agree get
+    /// HTTP/2, with many requests at once on one connection per origin
+    /// (another is opened when the server's concurrent-stream limit is
+    /// reached); the others HTTP/1.1. Only for the built-in TLS
+    /// configuration: a connector given to [`tls`](Self::tls) offers what
+    /// it was built with.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+
+    /// Speak HTTP/2 to `http://` origins without asking (prior knowledge,
+    /// "h2c"): for servers known to accept it.
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http2_prior_knowledge = true;
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Result<Client> {
         #[cfg(feature = "tls")]
         let tls = match self.tls {
             Some(tls) => Some(tls),
             None => crate::tls::TlsConnector::builder()
-                .alpn(["http/1.1"])
+                .alpn(if self.http2 {
+                    &["h2", "http/1.1"][..]
+                } else {
+                    &["http/1.1"][..]
+                })
                 .build()
                 .ok(),
         };
@@ -297,6 +324,8 @@ impl ClientBuilder {
                 tls,
                 #[cfg(feature = "decompression")]
                 decompress: self.decompress,
+                h2: std::sync::Mutex::new(std::collections::HashMap::new()),
+                http2_prior_knowledge: self.http2_prior_knowledge,
             }),
         })
     }
@@ -315,6 +344,9 @@ struct Inner {
     tls: Option<crate::tls::TlsConnector>,
     #[cfg(feature = "decompression")]
     decompress: bool,
+    /// HTTP/2 connections by origin.
+    h2: std::sync::Mutex<std::collections::HashMap<Key, Vec<h2::H2Conn>>>,
+    http2_prior_knowledge: bool,
 }
 
 /// An HTTP client with connection pools. Cheap to clone: clones share the
@@ -524,6 +556,14 @@ impl Client {
                 })?,
             );
         }
+        // An HTTP/2 connection to the origin with a stream free.
+        if forward.is_none()
+            && let Some(slot) = self.h2_slot(&key)
+        {
+            return self
+                .send_h2(slot, true, method, uri, headers, body, deadline)
+                .await;
+        }
         let retry_body = idempotent(method).then(|| body.try_clone()).flatten();
         let mut body = Some(body);
         let mut fresh = false;
@@ -541,11 +581,30 @@ impl Client {
                 .await?
             {
                 Checkout::Reused(pooled) => pooled,
-                Checkout::Connect(mut place) => {
-                    let conn = self.connect(&key, deadline).await?;
-                    place.fill(conn);
-                    place
-                }
+                Checkout::Connect(mut place) => match self.connect(&key, deadline).await? {
+                    Connected::H1(conn) => {
+                        place.fill(*conn);
+                        place
+                    }
+                    Connected::H2(conn) => {
+                        // Not an HTTP/1.1 connection: its place is free.
+                        drop(place);
+                        let slot = conn.try_reserve();
+                        self.inner
+                            .h2
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(key.clone())
+                            .or_default()
+                            .push(conn);
+                        let (Some(slot), Some(body)) = (slot, body.take()) else {
+                            return Err(Error::new(ErrorKind::Closed, "send a request"));
+                        };
+                        return self
+                            .send_h2(slot, false, method, uri, headers, body, deadline)
+                            .await;
+                    }
+                },
             };
             let reused = pooled.reused();
             let Some(conn) = pooled.get_mut() else {
@@ -623,7 +682,61 @@ impl Client {
         }
     }
 
-    async fn connect(&self, key: &Key, deadline: Option<Instant>) -> Result<ClientConn> {
+    /// A free stream on one of `key`'s HTTP/2 connections (closed ones
+    /// are dropped from the list).
+    fn h2_slot(&self, key: &Key) -> Option<h2::Slot> {
+        let mut map = self.inner.h2.lock().unwrap_or_else(|p| p.into_inner());
+        let conns = map.get_mut(key)?;
+        conns.retain(h2::H2Conn::is_open);
+        conns.iter().find_map(h2::H2Conn::try_reserve)
+    }
+
+    /// Sends a request on an HTTP/2 stream.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the request's parts, as send_once has them"
+    )]
+    async fn send_h2(
+        &self,
+        slot: h2::Slot,
+        reused: bool,
+        method: &Method,
+        uri: &Uri,
+        headers: HeaderMap,
+        body: Body,
+        deadline: Option<Instant>,
+    ) -> Result<Response> {
+        let mut info = slot.info().clone();
+        info.reused = reused;
+        let mut head = http::Request::new(()).into_parts().0;
+        head.method = method.clone();
+        head.uri = uri.clone();
+        head.headers = headers;
+        let answer = slot.send(head, body);
+        let (parts, body) = match deadline {
+            Some(at) => tokio::time::timeout_at(at, answer)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Timeout, "send a request")
+                        .with_detail("the request timed out"))
+                })?,
+            None => answer.await?,
+        };
+        let mut response = http::Response::from_parts(parts, body);
+        response.extensions_mut().insert(info);
+        #[cfg(feature = "decompression")]
+        if self.inner.decompress && *method != Method::HEAD {
+            let body = std::mem::take(response.body_mut());
+            let body = decode::wrap(response.headers_mut(), body, self.inner.limits.max_body);
+            *response.body_mut() = body;
+        }
+        Ok(Response {
+            inner: response,
+            url: uri.clone(),
+        })
+    }
+
+    async fn connect(&self, key: &Key, deadline: Option<Instant>) -> Result<Connected> {
         if key.https && !cfg!(feature = "tls") {
             return Err(Error::new(ErrorKind::Unsupported, "connect to")
                 .with_name(key.host.clone())
@@ -656,12 +769,30 @@ impl Client {
                 })?,
             None => connect.await?,
         };
-        Ok(ClientConn::new(
+        let h2 = match stream.tls_info() {
+            Some(tls) => tls.alpn_protocol() == Some(b"h2"),
+            None => self.inner.http2_prior_knowledge && !key.forward,
+        };
+        if h2 {
+            return Ok(Connected::H2(h2::H2Conn::spawn(
+                stream,
+                ConnectionInfo::new(info),
+            )));
+        }
+        Ok(Connected::H1(Box::new(ClientConn::new(
             Box::new(stream),
             self.inner.limits.clone(),
             ConnectionInfo::new(info),
-        ))
+        ))))
     }
+}
+
+/// A new connection: HTTP/1.1 for the pool, or HTTP/2 (ALPN `h2`, or prior
+/// knowledge) for the origin's shared connections.
+enum Connected {
+    /// Boxed: a connection is large next to an HTTP/2 handle.
+    H1(Box<ClientConn>),
+    H2(h2::H2Conn),
 }
 
 fn key_of(uri: &Uri) -> Result<Key> {

@@ -1,0 +1,553 @@
+//! HTTP/2 client connections: one task per connection drives
+//! `tetsuo_proto::h2::Connection` over the socket; requests reach it over
+//! a channel and their responses come back with a streaming body.
+//!
+//! A connection carries as many requests at once as the server's
+//! SETTINGS_MAX_CONCURRENT_STREAMS allows; the client opens another
+//! connection when every one of an origin's is full. Response data is
+//! given back to flow control as the application reads it.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http::header::CONTENT_LENGTH;
+use http_body::Body as _;
+use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId, StreamMap};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, oneshot};
+
+use super::ConnectionInfo;
+use crate::http::body::{self, Body, PipeSender};
+use crate::{Error, ErrorKind, Result};
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Frames waiting to be written past which request bodies are not polled.
+const HIGH_WATER: usize = 256 * 1024;
+/// Streams assumed allowed until the server's SETTINGS say.
+const ASSUMED_STREAMS: u32 = 100;
+/// Response body bytes buffered for the application past which its
+/// stream's window is not reopened.
+const BODY_BUFFER: usize = 256 * 1024;
+
+/// A response: its head and body.
+pub(super) type Answer = Result<(http::response::Parts, Body)>;
+
+struct Job {
+    head: http::request::Parts,
+    body: Body,
+    respond: oneshot::Sender<Answer>,
+}
+
+struct State {
+    /// Requests sent or waiting on this connection.
+    in_flight: AtomicUsize,
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS.
+    max: AtomicU32,
+    /// No new requests (GOAWAY, a connection error, the end).
+    closed: AtomicBool,
+}
+
+/// A handle to an HTTP/2 connection's task; cheap to clone.
+#[derive(Clone)]
+pub(super) struct H2Conn {
+    tx: mpsc::UnboundedSender<Job>,
+    state: Arc<State>,
+    pub(super) info: ConnectionInfo,
+}
+
+/// A request slot taken on a connection; given back when dropped.
+pub(super) struct Slot {
+    conn: H2Conn,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.conn.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl H2Conn {
+    /// Starts the connection's task over `io` (after TLS with ALPN `h2`,
+    /// or plain with prior knowledge).
+    pub(super) fn spawn<T>(io: T, info: ConnectionInfo) -> H2Conn
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            in_flight: AtomicUsize::new(0),
+            max: AtomicU32::new(ASSUMED_STREAMS),
+            closed: AtomicBool::new(false),
+        });
+        let driver = Driver {
+            io,
+            conn: h2::Connection::new(h2::Role::Client, h2::Config::default()),
+            rx,
+            rx_open: true,
+            queued: VecDeque::new(),
+            streams: StreamMap::default(),
+            ids: Vec::new(),
+            state: state.clone(),
+            write_buf: Vec::new(),
+            written: 0,
+            read_eof: false,
+            failed: None,
+        };
+        tokio::spawn(driver.run());
+        H2Conn { tx, state, info }
+    }
+
+    /// True while the connection takes new requests.
+    pub(super) fn is_open(&self) -> bool {
+        !self.state.closed.load(Ordering::Acquire) && !self.tx.is_closed()
+    }
+
+    /// Takes a request slot if the server's stream limit leaves one.
+    pub(super) fn try_reserve(&self) -> Option<Slot> {
+        if !self.is_open() {
+            return None;
+        }
+        let max = self.state.max.load(Ordering::Acquire) as usize;
+        let mut n = self.state.in_flight.load(Ordering::Acquire);
+        loop {
+            if n >= max {
+                return None;
+            }
+            match self.state.in_flight.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Some(Slot { conn: self.clone() });
+                }
+                Err(now) => n = now,
+            }
+        }
+    }
+}
+
+impl Slot {
+    /// The connection's details.
+    pub(super) fn info(&self) -> &ConnectionInfo {
+        &self.conn.info
+    }
+
+    /// Sends a request (a full URI: scheme and authority become the
+    /// pseudo-headers) and waits for its response head.
+    pub(super) async fn send(self, head: http::request::Parts, body: Body) -> Answer {
+        let (respond, answer) = oneshot::channel();
+        let job = Job {
+            head,
+            body,
+            respond,
+        };
+        if self.conn.tx.send(job).is_err() {
+            return Err(closed("the HTTP/2 connection ended"));
+        }
+        let answer = answer
+            .await
+            .unwrap_or_else(|_| Err(closed("the HTTP/2 connection ended")));
+        drop(self);
+        answer
+    }
+}
+
+fn closed(detail: &'static str) -> Error {
+    Error::new(ErrorKind::Closed, "send an HTTP/2 request").with_detail(detail)
+}
+
+struct StreamTask {
+    /// The caller waiting for the response head.
+    respond: Option<oneshot::Sender<Answer>>,
+    /// The request body still to send, and data taken from it not yet
+    /// sent (flow control).
+    body: Option<Pin<Box<Body>>>,
+    unsent: Bytes,
+    body_done: bool,
+    /// The response body's pipe, and its bytes delivered and given back.
+    response: Option<PipeSender>,
+    delivered: u64,
+    released: u64,
+}
+
+struct Driver<T> {
+    io: T,
+    conn: h2::Connection,
+    rx: mpsc::UnboundedReceiver<Job>,
+    rx_open: bool,
+    /// Requests waiting for a stream.
+    queued: VecDeque<Job>,
+    streams: StreamMap<StreamTask>,
+    ids: Vec<StreamId>,
+    state: Arc<State>,
+    write_buf: Vec<u8>,
+    written: usize,
+    read_eof: bool,
+    /// The connection failed: why.
+    failed: Option<String>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
+    async fn run(mut self) {
+        std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.state.closed.store(true, Ordering::Release);
+        let why = self
+            .failed
+            .clone()
+            .unwrap_or_else(|| "the HTTP/2 connection ended".to_owned());
+        for job in self.queued.drain(..) {
+            let _ = job
+                .respond
+                .send(Err(Error::new(ErrorKind::Closed, "send an HTTP/2 request")
+                    .with_detail(why.clone())));
+        }
+        for (_, s) in self.streams.drain() {
+            let error =
+                Error::new(ErrorKind::Closed, "read an HTTP/2 response").with_detail(why.clone());
+            if let Some(tx) = s.respond {
+                let _ = tx.send(Err(error));
+            } else if let Some(pipe) = s.response {
+                pipe.fail(error);
+            }
+        }
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut progress = self.poll_jobs(cx);
+            progress |= self.poll_events();
+            progress |= self.poll_streams(cx);
+            self.conn.poll_transmit(&mut self.write_buf);
+            match self.poll_write(cx) {
+                Ok(p) => progress |= p,
+                Err(()) => return Poll::Ready(()),
+            }
+            let written = self.written == self.write_buf.len();
+            if written && (self.failed.is_some() || self.conn.is_closed()) {
+                return Poll::Ready(());
+            }
+            if written && !self.rx_open && self.streams.is_empty() && self.queued.is_empty() {
+                // Every handle is gone and nothing is in flight.
+                self.conn.abort(ErrorCode::NO_ERROR);
+                self.conn.poll_transmit(&mut self.write_buf);
+                let _ = self.poll_write(cx);
+                return Poll::Ready(());
+            }
+            if self.read_eof {
+                self.failed
+                    .get_or_insert_with(|| "the server closed the connection".to_owned());
+                return Poll::Ready(());
+            }
+            match self.poll_read(cx) {
+                Ok(p) => progress |= p,
+                Err(()) => return Poll::Ready(()),
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// New requests from the handles, onto streams while the server allows.
+    fn poll_jobs(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while self.rx_open {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(job)) => {
+                    self.queued.push_back(job);
+                    progress = true;
+                }
+                Poll::Ready(None) => {
+                    self.rx_open = false;
+                    progress = true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        while !self.queued.is_empty() && self.conn.can_open_stream() {
+            let job = self.queued.pop_front().expect("not empty");
+            let end = job.body.is_end_stream();
+            match self.conn.send_request(&job.head, end) {
+                Ok(stream) => {
+                    self.streams.insert(
+                        stream,
+                        StreamTask {
+                            respond: Some(job.respond),
+                            body: (!end).then(|| Box::pin(job.body)),
+                            unsent: Bytes::new(),
+                            body_done: false,
+                            response: None,
+                            delivered: 0,
+                            released: 0,
+                        },
+                    );
+                }
+                Err(e) => {
+                    let _ = job.respond.send(Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        "send an HTTP/2 request",
+                    )
+                    .with_detail(e.to_string())));
+                }
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    fn poll_events(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(event) = self.conn.poll_event() {
+            progress = true;
+            match event {
+                Event::Response {
+                    stream,
+                    head,
+                    end_stream,
+                } => {
+                    if head.status.is_informational() {
+                        continue;
+                    }
+                    let Some(s) = self.streams.get_mut(&stream) else {
+                        continue;
+                    };
+                    let body = if end_stream {
+                        Body::empty()
+                    } else {
+                        let length = head
+                            .headers
+                            .get(CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok()?.parse().ok());
+                        let (tx, rx) = body::pipe(BODY_BUFFER, length);
+                        s.response = Some(tx);
+                        Body::pipe(rx)
+                    };
+                    if let Some(respond) = s.respond.take() {
+                        let _ = respond.send(Ok((head, body)));
+                    }
+                    if end_stream {
+                        self.maybe_done(stream);
+                    }
+                }
+                Event::Data {
+                    stream,
+                    data,
+                    end_stream,
+                } => {
+                    let n = data.len();
+                    match self.streams.get_mut(&stream) {
+                        Some(s) if s.response.is_some() => {
+                            s.delivered += n as u64;
+                            let pipe = s.response.as_ref().expect("checked");
+                            pipe.send_data(data);
+                            if end_stream {
+                                pipe.finish(None);
+                                s.response = None;
+                                self.maybe_done(stream);
+                            }
+                        }
+                        _ => self.conn.release_capacity(stream, n),
+                    }
+                }
+                Event::Trailers { stream, trailers } => {
+                    if let Some(s) = self.streams.get_mut(&stream)
+                        && let Some(pipe) = s.response.take()
+                    {
+                        pipe.finish(Some(trailers));
+                    }
+                    self.maybe_done(stream);
+                }
+                Event::Reset { stream, code, .. } => {
+                    if let Some(s) = self.streams.remove(&stream) {
+                        let kind = if code == ErrorCode::REFUSED_STREAM {
+                            ErrorKind::Refused
+                        } else {
+                            ErrorKind::Protocol
+                        };
+                        let error = Error::new(kind, "read an HTTP/2 response")
+                            .with_detail(format!("the stream was reset ({code})"));
+                        if let Some(tx) = s.respond {
+                            let _ = tx.send(Err(error));
+                        } else if let Some(pipe) = s.response {
+                            pipe.fail(error);
+                        }
+                    }
+                }
+                Event::PeerSettings(settings) => {
+                    if let Some(n) = settings.max_concurrent_streams {
+                        self.state.max.store(n, Ordering::Release);
+                    }
+                }
+                Event::GoAway { .. } => self.state.closed.store(true, Ordering::Release),
+                _ => {}
+            }
+        }
+        progress
+    }
+
+    /// Forgets a stream whose response is complete and whose request went
+    /// out.
+    fn maybe_done(&mut self, stream: StreamId) {
+        if let Some(s) = self.streams.get(&stream)
+            && s.respond.is_none()
+            && s.response.is_none()
+            && (s.body.is_none() && s.unsent.is_empty())
+        {
+            self.streams.remove(&stream);
+        }
+    }
+
+    fn poll_streams(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.extend(self.streams.keys().copied());
+        for &id in &ids {
+            progress |= self.poll_stream(id, cx);
+        }
+        self.ids = ids;
+        progress
+    }
+
+    fn poll_stream(&mut self, id: StreamId, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let Some(s) = self.streams.get_mut(&id) else {
+            return false;
+        };
+        if let Some(pipe) = &s.response {
+            if pipe.is_abandoned() {
+                // Nobody reads the response any more.
+                self.conn.reset(id, ErrorCode::CANCEL);
+                self.streams.remove(&id);
+                return true;
+            }
+            let queued = pipe.poll_queued(cx) as u64;
+            let consumed = s.delivered - queued;
+            if consumed > s.released {
+                self.conn
+                    .release_capacity(id, (consumed - s.released) as usize);
+                s.released = consumed;
+                progress = true;
+            }
+        }
+        // The request body, as flow control and the write buffer allow.
+        loop {
+            let Some(s) = self.streams.get_mut(&id) else {
+                return progress;
+            };
+            if !s.unsent.is_empty() || s.body_done {
+                let Ok(sent) = self.conn.send_data(id, &s.unsent, s.body_done) else {
+                    s.body = None;
+                    s.unsent = Bytes::new();
+                    return progress;
+                };
+                s.unsent.advance(sent);
+                progress |= sent > 0;
+                if !s.unsent.is_empty() {
+                    return progress;
+                }
+                if s.body_done {
+                    s.body_done = false;
+                    s.body = None;
+                    self.maybe_done(id);
+                    return true;
+                }
+            }
+            if self.conn.pending_transmit() + self.write_buf.len() - self.written > HIGH_WATER {
+                return progress;
+            }
+            let Some(body) = s.body.as_mut() else {
+                return progress;
+            };
+            match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return progress,
+                Poll::Ready(None) => s.body_done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "request body failed");
+                    self.conn.reset(id, ErrorCode::CANCEL);
+                    if let Some(s) = self.streams.remove(&id)
+                        && let Some(tx) = s.respond
+                    {
+                        let _ = tx.send(Err(Error::new(ErrorKind::Io, "send an HTTP/2 request")
+                            .with_detail(format!("the request body failed: {e}"))));
+                    }
+                    return true;
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        s.unsent = data;
+                        s.body_done = body.is_end_stream();
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let _ = self.conn.send_trailers(id, &trailers);
+                            s.body = None;
+                            self.maybe_done(id);
+                            return true;
+                        }
+                    }
+                },
+            }
+            progress = true;
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> std::result::Result<bool, ()> {
+        let mut progress = false;
+        while self.written < self.write_buf.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
+                Poll::Pending => return Ok(progress),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    self.failed = Some("writing to the server failed".to_owned());
+                    return Err(());
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    progress = true;
+                }
+            }
+        }
+        if self.written > 0 {
+            self.write_buf.clear();
+            self.written = 0;
+            if let Poll::Ready(Err(_)) = Pin::new(&mut self.io).poll_flush(cx) {
+                return Err(());
+            }
+        }
+        Ok(progress)
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> std::result::Result<bool, ()> {
+        if self.conn.pending_transmit() > HIGH_WATER {
+            return Ok(false);
+        }
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read_buf = ReadBuf::uninit(&mut buf);
+        match Pin::new(&mut self.io).poll_read(cx, &mut read_buf) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Err(e)) => {
+                self.failed = Some(format!("reading from the server failed: {e}"));
+                Err(())
+            }
+            Poll::Ready(Ok(())) => {
+                let bytes = read_buf.filled();
+                if bytes.is_empty() {
+                    self.read_eof = true;
+                    return Ok(true);
+                }
+                if let Err(e) = self.conn.handle_input(bytes) {
+                    self.failed = Some(format!("HTTP/2 connection error: {e}"));
+                    self.state.closed.store(true, Ordering::Release);
+                }
+                Ok(true)
+            }
+        }
+    }
+}
