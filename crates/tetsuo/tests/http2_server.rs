@@ -34,6 +34,15 @@ async fn app(req: Request<Body>) -> Result<Response<Body>, Infallible> {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Response::new(Body::from("slow done"))
         }
+        "/page" => {
+            // Server push, when the client accepts it.
+            if let Some(push) = req.extensions().get::<tetsuo::http::server::Push>() {
+                let css = Request::get("/style.css").body(()).unwrap().into_parts().0;
+                push.push(css, Response::new(Body::from("body { margin: 0 }")))
+                    .unwrap();
+            }
+            Response::new(Body::from("<link rel=stylesheet href=/style.css>"))
+        }
         _ => Response::builder()
             .status(StatusCode::NOT_FOUND)
             .body(Body::from("not found"))
@@ -431,4 +440,46 @@ async fn every_flood_is_stopped_and_the_server_serves_on() {
         let (status, _, _) = exchange(&mut client, get("/hello"), b"", None).await;
         assert_eq!(status, StatusCode::OK, "after {what}");
     }
+}
+
+#[tokio::test]
+async fn server_push_to_an_h2_client_that_enabled_it() {
+    let (addr, _) = start().await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, conn) = h2::client::Builder::new()
+        .enable_push(true)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut ready = client.clone().ready().await.unwrap();
+    let (mut response, _) = ready.send_request(get("/page"), true).unwrap();
+    let mut promises = response.push_promises();
+    let promise = promises.push_promise().await.unwrap().unwrap();
+    let (pushed_request, pushed_response) = promise.into_parts();
+    assert_eq!(pushed_request.uri().path(), "/style.css");
+    assert_eq!(pushed_request.uri().authority().unwrap(), "localhost");
+    let pushed = pushed_response.await.unwrap();
+    assert_eq!(pushed.status(), StatusCode::OK);
+    let mut body = pushed.into_body();
+    let mut css = Vec::new();
+    while let Some(chunk) = body.data().await {
+        css.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(css, b"body { margin: 0 }");
+    let page = response.await.unwrap();
+    let mut body = page.into_body();
+    let mut html = Vec::new();
+    while let Some(chunk) = body.data().await {
+        html.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(html, b"<link rel=stylesheet href=/style.css>");
+    // A client that did not enable push gets no promise and no Push handle.
+    let (_, body, _) = exchange(&mut client, get("/page"), b"", None).await;
+    assert!(body.starts_with(b"<link"));
+    let mut plain = h2c(addr).await;
+    let (status, _, _) = exchange(&mut plain, get("/page"), b"", None).await;
+    assert_eq!(status, StatusCode::OK);
 }

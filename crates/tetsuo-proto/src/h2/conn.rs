@@ -507,6 +507,11 @@ impl Connection {
         self.peer_max_concurrent
     }
 
+    /// True if the peer (a client) accepts server push.
+    pub fn peer_enables_push(&self) -> bool {
+        self.role == Role::Server && self.peer_enable_push
+    }
+
     /// True if the peer (a server) accepts extended CONNECT (RFC 8441).
     pub fn peer_enables_connect_protocol(&self) -> bool {
         self.peer_connect_protocol

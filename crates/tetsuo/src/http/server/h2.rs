@@ -22,6 +22,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId, StreamMap};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
@@ -43,11 +44,104 @@ fn config(shared: &Shared) -> h2::Config {
     c
 }
 
+/// In the extensions of an HTTP/2 request whose client accepts server
+/// push (RFC 9113 §8.4): promises the client responses it will want, such
+/// as a page's stylesheet, before it asks.
+///
+/// ```no_run
+/// use http::{Request, Response};
+/// use tetsuo::http::Body;
+/// use tetsuo::http::server::Push;
+///
+/// async fn page(req: Request<Body>) -> Result<Response<Body>, std::convert::Infallible> {
+///     if let Some(push) = req.extensions().get::<Push>() {
+///         let css = Request::get("/style.css").body(()).unwrap().into_parts().0;
+///         let _ = push.push(css, Response::new(Body::from("body { margin: 0 }")));
+///     }
+///     Ok(Response::new(Body::from("<link rel=stylesheet href=/style.css>")))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Push {
+    stream: StreamId,
+    authority: Option<http::uri::Authority>,
+    scheme: Option<http::uri::Scheme>,
+    tx: mpsc::UnboundedSender<Pushed>,
+}
+
+#[derive(Debug)]
+struct Pushed {
+    stream: StreamId,
+    request: http::request::Parts,
+    response: Response<Body>,
+}
+
+impl Push {
+    /// Promises `response` to `request` (a GET or HEAD without a body;
+    /// its scheme and authority default to those of the request being
+    /// answered). The promise goes out before that request's response
+    /// ends; it fails if the connection is gone.
+    pub fn push(
+        &self,
+        mut request: http::request::Parts,
+        response: Response<Body>,
+    ) -> crate::Result<()> {
+        if request.uri.authority().is_none() {
+            let mut parts = request.uri.clone().into_parts();
+            parts.scheme = self.scheme.clone().or(Some(http::uri::Scheme::HTTPS));
+            parts.authority = self.authority.clone();
+            if parts.path_and_query.is_none() {
+                parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+            }
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                request.uri = uri;
+            }
+        }
+        self.tx
+            .send(Pushed {
+                stream: self.stream,
+                request,
+                response,
+            })
+            .map_err(|_| crate::Error::closed("the connection ended"))
+    }
+}
+
+/// A response body: the service's, or a pushed response's.
+enum ResBody<S: HttpService> {
+    Service(Pin<Box<S::ResBody>>),
+    Pushed(Pin<Box<Body>>),
+}
+
+type Frame = http_body::Frame<Bytes>;
+
+impl<S: HttpService> ResBody<S> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, super::BoxError>>> {
+        match self {
+            ResBody::Service(b) => b
+                .as_mut()
+                .poll_frame(cx)
+                .map(|frame| frame.map(|r| r.map(|f| f.map_data(Into::into)).map_err(Into::into))),
+            ResBody::Pushed(b) => b
+                .as_mut()
+                .poll_frame(cx)
+                .map(|frame| frame.map(|r| r.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResBody::Service(b) => b.is_end_stream(),
+            ResBody::Pushed(b) => b.is_end_stream(),
+        }
+    }
+}
+
 struct StreamTask<S: HttpService> {
     started: Instant,
     method: Method,
     future: Option<Pin<Box<tracing::instrument::Instrumented<S::Fut>>>>,
-    body: Option<Pin<Box<S::ResBody>>>,
+    body: Option<ResBody<S>>,
     /// Data taken from the body and not yet sent (flow control).
     unsent: Bytes,
     /// The body ended after `unsent`.
@@ -73,6 +167,7 @@ pub(super) async fn serve<T, S>(
 {
     let conn = h2::Connection::new(h2::Role::Server, config(&shared));
     let idle = shared.config.idle_timeout;
+    let (push_tx, push_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         shared,
         io,
@@ -81,6 +176,8 @@ pub(super) async fn serve<T, S>(
         peer,
         streams: StreamMap::default(),
         ids: Vec::new(),
+        push_tx,
+        push_rx,
         waiting: VecDeque::new(),
         write_buf: Vec::new(),
         written: 0,
@@ -117,6 +214,9 @@ struct Driver<T, S: HttpService> {
     streams: StreamMap<StreamTask<S>>,
     /// The streams to poll this round (kept: no allocation per round).
     ids: Vec<StreamId>,
+    /// Promises made by services ([`Push`]).
+    push_tx: mpsc::UnboundedSender<Pushed>,
+    push_rx: mpsc::UnboundedReceiver<Pushed>,
     /// Requests waiting for the service to be ready.
     waiting: VecDeque<(StreamId, Request<Body>)>,
     write_buf: Vec<u8>,
@@ -151,6 +251,7 @@ where
                 progress = true;
             }
             progress |= self.poll_events(cx);
+            progress |= self.poll_pushes(cx);
             progress |= self.poll_waiting(cx);
             progress |= self.poll_streams(cx);
             self.conn.poll_transmit(&mut self.write_buf);
@@ -252,9 +353,18 @@ where
             let (tx, rx) = body::pipe(self.shared.config.body_buffer, length);
             (Body::pipe(rx), Some(tx))
         };
+        let push = self.conn.peer_enables_push().then(|| Push {
+            stream,
+            authority: head.uri.authority().cloned(),
+            scheme: head.uri.scheme().cloned(),
+            tx: self.push_tx.clone(),
+        });
         let mut req = Request::from_parts(head, body);
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(ClientAddr(peer));
+        }
+        if let Some(push) = push {
+            req.extensions_mut().insert(push);
         }
         self.streams.insert(
             stream,
@@ -362,6 +472,12 @@ where
                     return true;
                 }
             };
+            // Promises made while the service ran go out before its
+            // response can end the stream.
+            self.poll_pushes(cx);
+            let Some(s) = self.streams.get_mut(&id) else {
+                return true;
+            };
             let (mut head, body) = response.into_parts();
             if !head.headers.contains_key(DATE) {
                 head.headers.insert(DATE, date::now());
@@ -385,7 +501,7 @@ where
                 self.finish(id);
                 return true;
             }
-            s.body = Some(Box::pin(body));
+            s.body = Some(ResBody::Service(Box::pin(body)));
         }
         // The response body, as flow control and the write buffer allow.
         loop {
@@ -420,14 +536,13 @@ where
             let Some(body) = s.body.as_mut() else {
                 return progress;
             };
-            match body.as_mut().poll_frame(cx) {
+            match body.poll_frame(cx) {
                 Poll::Pending => return progress,
                 Poll::Ready(None) => {
                     s.body = None;
                     s.body_done = true;
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let e: super::BoxError = e.into();
                     tracing::debug!(error = %e, "response body failed");
                     self.conn.reset(id, ErrorCode::INTERNAL_ERROR);
                     self.streams.remove(&id);
@@ -435,7 +550,7 @@ where
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
-                        s.unsent = data.into();
+                        s.unsent = data;
                         s.body_done = body.is_end_stream();
                         if s.body_done {
                             s.body = None;
@@ -452,6 +567,51 @@ where
             }
             progress = true;
         }
+    }
+
+    /// Promises the services made: PUSH_PROMISE on their request's
+    /// stream, then the response on the promised one.
+    fn poll_pushes(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while let Poll::Ready(Some(p)) = self.push_rx.poll_recv(cx) {
+            progress = true;
+            let promised = match self.conn.push_promise(p.stream, &p.request) {
+                Ok(promised) => promised,
+                Err(e) => {
+                    tracing::debug!(error = %e, "push not sent");
+                    continue;
+                }
+            };
+            let (mut head, body) = p.response.into_parts();
+            if !head.headers.contains_key(DATE) {
+                head.headers.insert(DATE, date::now());
+            }
+            if !head.headers.contains_key(CONTENT_LENGTH)
+                && let Some(n) = body.size_hint().exact()
+            {
+                head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            let end = body.is_end_stream() || p.request.method == Method::HEAD;
+            if self.conn.send_response(promised, &head, end).is_err() || end {
+                continue;
+            }
+            self.streams.insert(
+                promised,
+                StreamTask {
+                    started: Instant::now(),
+                    method: p.request.method,
+                    future: None,
+                    body: Some(ResBody::Pushed(Box::pin(body))),
+                    unsent: Bytes::new(),
+                    body_done: false,
+                    status: Some(head.status),
+                    request_body: None,
+                    delivered: 0,
+                    released: 0,
+                },
+            );
+        }
+        progress
     }
 
     /// The response is complete: count it; a request body still coming is

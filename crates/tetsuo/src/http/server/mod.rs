@@ -51,6 +51,7 @@ mod stats;
 
 pub use config::Builder;
 use config::Config;
+pub use h2::Push;
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
