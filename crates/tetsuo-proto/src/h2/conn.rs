@@ -1572,3 +1572,26 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_out_of_stream_identifiers_says_so() {
+        let mut client = Connection::new(Role::Client, Config::default());
+        // Skip ahead: the last odd identifier is 2^31 - 1.
+        client.next_local = MAX_WINDOW;
+        let head = http::Request::get("https://a/")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert_eq!(client.send_request(&head, true), Ok(MAX_WINDOW));
+        assert!(!client.can_open_stream());
+        assert_eq!(
+            client.send_request(&head, true),
+            Err(SendError::StreamIdsExhausted)
+        );
+    }
+}
