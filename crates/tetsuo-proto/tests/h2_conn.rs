@@ -571,6 +571,15 @@ fn malformed_requests_are_reset_with_protocol_error() {
                 ("content-length", "2"),
             ],
         ),
+        (
+            "a length and no body (END_STREAM on the head)",
+            &[
+                (":method", "POST"),
+                (":scheme", "https"),
+                (":path", "/"),
+                ("content-length", "5"),
+            ],
+        ),
     ];
     for (i, (what, fields)) in cases.iter().enumerate() {
         let mut raw = Raw::new(Config::default());
@@ -803,17 +812,26 @@ fn floods_of_frames_without_work_are_stopped() {
             .encode(w)
         }),
     ];
-    for (what, make) in floods {
+    for (i, (what, make)) in floods.iter().enumerate() {
         let mut raw = Raw::new(Config::default());
         let mut result = Ok(Vec::new());
-        for i in 0..1_001 {
+        if i < 2 {
+            // PING and SETTINGS: a burst, answers piling up within it.
             let mut w = Vec::new();
-            make(&mut w, i);
+            for j in 0..1_002 {
+                make(&mut w, j);
+            }
             result = raw.send(&w);
-            // The flooder reads everything: only the frame count stops it.
-            raw.sent();
-            if result.is_err() {
-                break;
+        } else {
+            for j in 0..1_001 {
+                let mut w = Vec::new();
+                make(&mut w, j);
+                result = raw.send(&w);
+                // The flooder reads everything: only the frame count stops it.
+                raw.sent();
+                if result.is_err() {
+                    break;
+                }
             }
         }
         assert_eq!(
@@ -821,6 +839,15 @@ fn floods_of_frames_without_work_are_stopped() {
             ErrorCode::ENHANCE_YOUR_CALM,
             "{what}"
         );
+    }
+    // Keepalive PINGs, one at a time and answered, never are a flood (a
+    // gRPC connection may live for days on them).
+    let mut raw = Raw::new(Config::default());
+    for i in 0..5_000u64 {
+        let mut w = Vec::new();
+        frame::encode_ping(false, i.to_be_bytes(), &mut w);
+        raw.send(&w).unwrap();
+        raw.sent();
     }
     // Empty DATA frames on an open stream.
     let mut raw = Raw::new(Config::default());
@@ -943,4 +970,43 @@ fn trailers_must_end_the_stream_and_bodies_match_content_length() {
     let (ce, _) = pump(&mut client, &mut server);
     assert_eq!(resets(&ce), [(id, ErrorCode::PROTOCOL_ERROR, false)]);
     let _ = Bytes::new();
+}
+
+#[test]
+fn bodiless_responses_may_announce_a_length() {
+    // A HEAD's response and a 304 carry the length of a body they do not
+    // send; an empty DATA frame ends them.
+    for (method, status) in [
+        (Method::HEAD, StatusCode::OK),
+        (Method::GET, StatusCode::NOT_MODIFIED),
+    ] {
+        let (mut client, mut server) = connected(Config::default(), Config::default());
+        let mut head = get("https://a/");
+        head.method = method.clone();
+        let id = client.send_request(&head, true).unwrap();
+        pump(&mut client, &mut server);
+        let mut res = ok();
+        res.status = status;
+        res.headers
+            .insert("content-length", HeaderValue::from_static("1234"));
+        server.send_response(id, &res, false).unwrap();
+        server.send_data(id, b"", true).unwrap();
+        let (ce, _) = pump(&mut client, &mut server);
+        assert!(resets(&ce).is_empty(), "{method} {status}");
+        assert_eq!(body(&ce, id), (Vec::new(), true));
+    }
+}
+
+#[test]
+fn trailers_over_the_limit_reset_a_stream_the_application_knows() {
+    let mut sc = Config::default();
+    sc.max_header_list_size = 1024;
+    let mut raw = Raw::new(sc);
+    let block = raw.request_block("/");
+    let events = raw.send(&headers_frame(1, &block, false)).unwrap();
+    assert_eq!(requests(&events).len(), 1);
+    let big = "v".repeat(2000);
+    let trailers = raw.block(&[("x-big", big.as_str())]);
+    let events = raw.send(&headers_frame(1, &trailers, true)).unwrap();
+    assert_eq!(resets(&events), [(1, ErrorCode::PROTOCOL_ERROR, false)]);
 }

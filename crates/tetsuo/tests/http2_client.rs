@@ -48,6 +48,7 @@ where
             }
             let reply = match path.as_str() {
                 "/echo" => Bytes::from(data),
+                "/10k" => Bytes::from(vec![b'x'; 10_000]),
                 _ => Bytes::from(format!("{path} over {version:?}")),
             };
             let Ok(mut send) = respond.send_response(Response::new(()), false) else {
@@ -242,4 +243,25 @@ async fn tetsuo_client_to_tetsuo_server_over_h2c() {
     for (i, t) in tasks.into_iter().enumerate() {
         assert_eq!(t.await.unwrap(), format!("request {i}"));
     }
+}
+
+#[tokio::test]
+async fn many_small_responses_on_one_connection_keep_its_window_open() {
+    // 300 responses of 10 KB: three times the client's connection window.
+    let (addr, accepted) = h2c_server(100).await;
+    let client = h2c_client();
+    let all = async {
+        for _ in 0..300 {
+            let res = client
+                .get(format!("http://{addr}/10k"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.bytes().await.unwrap().len(), 10_000);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("the connection did not stall");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }

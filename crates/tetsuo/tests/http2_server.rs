@@ -483,3 +483,23 @@ async fn server_push_to_an_h2_client_that_enabled_it() {
     let (status, _, _) = exchange(&mut plain, get("/page"), b"", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn many_small_bodies_on_one_connection_keep_its_window_open() {
+    // 300 uploads of 10 KB, each ending with its last DATA frame: 3 MB,
+    // three times the connection window. Every byte must come back to
+    // flow control, or the connection stalls.
+    let (addr, _) = start().await;
+    let mut client = h2c(addr).await;
+    let body = vec![7u8; 10_000];
+    let all = async {
+        for _ in 0..300 {
+            let req = Request::post("http://localhost/count").body(()).unwrap();
+            let (status, n, _) = exchange(&mut client, req, &body, None).await;
+            assert_eq!((status, &n[..]), (StatusCode::OK, &b"10000"[..]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("the connection did not stall");
+}

@@ -270,6 +270,8 @@ struct Stream {
     received: u64,
     /// Opened by the peer (a request to a server, a push to a client).
     remote: bool,
+    /// Our request was HEAD: its response has no body.
+    head_request: bool,
 }
 
 impl Stream {
@@ -556,6 +558,7 @@ impl Connection {
                 content_length: None,
                 received: 0,
                 remote,
+                head_request: false,
             },
         );
         if remote {
@@ -592,6 +595,7 @@ impl Connection {
         let s = self.streams.get_mut(&id).expect("just inserted");
         s.head_sent = true;
         s.send_closed = end_stream;
+        s.head_request = head.method == http::Method::HEAD;
         Ok(id)
     }
 
@@ -869,6 +873,10 @@ impl Connection {
         match e.stream {
             // A stream error from the frame layer (PRIORITY, WINDOW_UPDATE):
             // a reset, and the connection goes on.
+            // On a stream never opened a reset would be an error of ours.
+            Some(stream) if self.is_idle(stream) && !self.streams.contains_key(&stream) => {
+                Err(self.fail(ErrorCode::PROTOCOL_ERROR, "invalid frame on an idle stream"))
+            }
             Some(stream) => {
                 self.local_error_reset(stream, e.code)?;
                 Ok(())
@@ -1183,7 +1191,18 @@ impl Connection {
                     Ok(head) => head,
                     Err(_) => return self.local_error_reset(stream, ErrorCode::PROTOCOL_ERROR),
                 };
-                self.body_begins(stream, end_stream, &head.headers);
+                // A request that announces a body and ends at its head is
+                // malformed (RFC 9113 §8.1.1): passed on, the length would
+                // desynchronise an HTTP/1.1 hop behind us.
+                if end_stream
+                    && headers::content_length(&head.headers)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|n| n != 0)
+                {
+                    return self.local_error_reset(stream, ErrorCode::PROTOCOL_ERROR);
+                }
+                self.body_begins(stream, end_stream, &head.headers, false);
                 self.idle_frames = self.idle_frames.saturating_sub(16);
                 self.events.push_back(Event::Request {
                     stream,
@@ -1201,7 +1220,12 @@ impl Connection {
                         return self.local_error_reset(stream, ErrorCode::PROTOCOL_ERROR);
                     }
                 } else {
-                    self.body_begins(stream, end_stream, &head.headers);
+                    // Responses to HEAD, and 204 and 304, announce a length
+                    // they never send.
+                    let bodiless = self.streams.get(&stream).is_some_and(|s| s.head_request)
+                        || head.status == http::StatusCode::NO_CONTENT
+                        || head.status == http::StatusCode::NOT_MODIFIED;
+                    self.body_begins(stream, end_stream, &head.headers, bodiless);
                 }
                 self.idle_frames = self.idle_frames.saturating_sub(16);
                 self.events.push_back(Event::Response {
@@ -1215,16 +1239,24 @@ impl Connection {
         Ok(())
     }
 
-    fn body_begins(&mut self, stream: StreamId, end_stream: bool, head: &HeaderMap) {
+    /// The head is in: what the body must add up to (`bodiless`: nothing
+    /// whatever the length says).
+    fn body_begins(
+        &mut self,
+        stream: StreamId,
+        end_stream: bool,
+        head: &HeaderMap,
+        bodiless: bool,
+    ) {
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
-        s.content_length = headers::content_length(head).ok().flatten();
+        s.content_length = if bodiless {
+            Some(0)
+        } else {
+            headers::content_length(head).ok().flatten()
+        };
         s.recv = if end_stream { Recv::Closed } else { Recv::Body };
-        if end_stream && s.content_length.is_some_and(|n| n != 0) {
-            // Checked in `data` otherwise; here no DATA will come.
-            s.content_length = None;
-        }
     }
 
     /// HEADERS after the head: trailers (which must end the stream).
@@ -1259,9 +1291,12 @@ impl Connection {
     /// A head over the header list limit: a server answers 431, a client
     /// resets.
     fn too_large(&mut self, stream: StreamId) -> Result<(), Error> {
+        // A new request's head: answered with 431. Trailers (the
+        // application knows the stream): a reset it hears of.
         if self.role == Role::Server
             && let Some(s) = self.streams.get_mut(&stream)
             && !s.head_sent
+            && s.recv == Recv::Head
         {
             s.head_sent = true;
             s.send_closed = true;
@@ -1378,7 +1413,9 @@ impl Connection {
         }
         if self.state == State::FirstSettings {
             self.state = State::Open;
-        } else {
+        } else if self.queued_control > 0 {
+            // Only a burst counts: settings changed now and then (and
+            // keepalive pings, below) are not a flood.
             self.idle_frame()?;
         }
         if let Some(size) = s.header_table_size {
@@ -1447,7 +1484,9 @@ impl Connection {
             self.events.push_back(Event::Pong(payload));
             return Ok(());
         }
-        self.idle_frame()?;
+        if self.queued_control > 0 {
+            self.idle_frame()?;
+        }
         frame::encode_ping(true, payload, &mut self.transmit);
         self.control_queued()
     }

@@ -40,6 +40,20 @@ struct Job {
     head: http::request::Parts,
     body: Body,
     respond: oneshot::Sender<Answer>,
+    /// The request's place on the connection, held until its stream ends.
+    guard: Guard,
+}
+
+/// A place taken among the server's concurrent streams; given back when
+/// dropped.
+struct Guard {
+    state: Arc<State>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct State {
@@ -59,15 +73,11 @@ pub(super) struct H2Conn {
     pub(super) info: ConnectionInfo,
 }
 
-/// A request slot taken on a connection; given back when dropped.
+/// A request slot taken on a connection; given back when its stream ends
+/// (or when dropped unused).
 pub(super) struct Slot {
     conn: H2Conn,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.conn.state.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
+    guard: Guard,
 }
 
 impl H2Conn {
@@ -124,7 +134,12 @@ impl H2Conn {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    return Some(Slot { conn: self.clone() });
+                    return Some(Slot {
+                        conn: self.clone(),
+                        guard: Guard {
+                            state: self.state.clone(),
+                        },
+                    });
                 }
                 Err(now) => n = now,
             }
@@ -146,15 +161,14 @@ impl Slot {
             head,
             body,
             respond,
+            guard: self.guard,
         };
         if self.conn.tx.send(job).is_err() {
             return Err(closed("the HTTP/2 connection ended"));
         }
-        let answer = answer
-            .await
-            .unwrap_or_else(|_| Err(closed("the HTTP/2 connection ended")));
-        drop(self);
         answer
+            .await
+            .unwrap_or_else(|_| Err(closed("the HTTP/2 connection ended")))
     }
 }
 
@@ -170,10 +184,15 @@ struct StreamTask {
     body: Option<Pin<Box<Body>>>,
     unsent: Bytes,
     body_done: bool,
-    /// The response body's pipe, and its bytes delivered and given back.
+    /// The response body's pipe (kept after its end, for flow control to
+    /// be given back as the application reads what is left), and its bytes
+    /// delivered and given back.
     response: Option<PipeSender>,
+    response_done: bool,
     delivered: u64,
     released: u64,
+    /// The request's place on the connection.
+    _guard: Guard,
 }
 
 struct Driver<T> {
@@ -212,7 +231,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 Error::new(ErrorKind::Closed, "read an HTTP/2 response").with_detail(why.clone());
             if let Some(tx) = s.respond {
                 let _ = tx.send(Err(error));
-            } else if let Some(pipe) = s.response {
+            } else if let Some(pipe) = s.response
+                && !s.response_done
+            {
                 pipe.fail(error);
             }
         }
@@ -273,6 +294,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
         }
         while !self.queued.is_empty() && self.conn.can_open_stream() {
             let job = self.queued.pop_front().expect("not empty");
+            if job.respond.is_closed() {
+                // The caller gave up before it was sent.
+                continue;
+            }
             let end = job.body.is_end_stream();
             match self.conn.send_request(&job.head, end) {
                 Ok(stream) => {
@@ -284,8 +309,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                             unsent: Bytes::new(),
                             body_done: false,
                             response: None,
+                            response_done: false,
                             delivered: 0,
                             released: 0,
+                            _guard: job.guard,
                         },
                     );
                 }
@@ -333,6 +360,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                         let _ = respond.send(Ok((head, body)));
                     }
                     if end_stream {
+                        s.response_done = true;
                         self.maybe_done(stream);
                     }
                 }
@@ -343,13 +371,13 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 } => {
                     let n = data.len();
                     match self.streams.get_mut(&stream) {
-                        Some(s) if s.response.is_some() => {
+                        Some(s) if s.response.is_some() && !s.response_done => {
                             s.delivered += n as u64;
                             let pipe = s.response.as_ref().expect("checked");
                             pipe.send_data(data);
                             if end_stream {
                                 pipe.finish(None);
-                                s.response = None;
+                                s.response_done = true;
                                 self.maybe_done(stream);
                             }
                         }
@@ -358,14 +386,16 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 }
                 Event::Trailers { stream, trailers } => {
                     if let Some(s) = self.streams.get_mut(&stream)
-                        && let Some(pipe) = s.response.take()
+                        && !s.response_done
+                        && let Some(pipe) = &s.response
                     {
                         pipe.finish(Some(trailers));
+                        s.response_done = true;
                     }
                     self.maybe_done(stream);
                 }
                 Event::Reset { stream, code, .. } => {
-                    if let Some(s) = self.streams.remove(&stream) {
+                    if let Some(s) = self.remove_stream(stream) {
                         let kind = if code == ErrorCode::REFUSED_STREAM {
                             ErrorKind::Refused
                         } else {
@@ -375,7 +405,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                             .with_detail(format!("the stream was reset ({code})"));
                         if let Some(tx) = s.respond {
                             let _ = tx.send(Err(error));
-                        } else if let Some(pipe) = s.response {
+                        } else if let Some(pipe) = s.response
+                            && !s.response_done
+                        {
                             pipe.fail(error);
                         }
                     }
@@ -397,11 +429,22 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
     fn maybe_done(&mut self, stream: StreamId) {
         if let Some(s) = self.streams.get(&stream)
             && s.respond.is_none()
-            && s.response.is_none()
+            && s.response_done
             && (s.body.is_none() && s.unsent.is_empty())
         {
-            self.streams.remove(&stream);
+            self.remove_stream(stream);
         }
+    }
+
+    /// Forgets a stream; response data still unread in its pipe is given
+    /// back to the connection's flow control.
+    fn remove_stream(&mut self, stream: StreamId) -> Option<StreamTask> {
+        let s = self.streams.remove(&stream)?;
+        if s.delivered > s.released {
+            self.conn
+                .release_capacity(stream, (s.delivered - s.released) as usize);
+        }
+        Some(s)
     }
 
     fn poll_streams(&mut self, cx: &mut Context<'_>) -> bool {
@@ -421,11 +464,17 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
         let Some(s) = self.streams.get_mut(&id) else {
             return false;
         };
+        if s.respond.as_ref().is_some_and(oneshot::Sender::is_closed) {
+            // The caller gave up waiting for the response.
+            self.conn.reset(id, ErrorCode::CANCEL);
+            self.remove_stream(id);
+            return true;
+        }
         if let Some(pipe) = &s.response {
-            if pipe.is_abandoned() {
+            if pipe.is_abandoned() && !s.response_done {
                 // Nobody reads the response any more.
                 self.conn.reset(id, ErrorCode::CANCEL);
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 return true;
             }
             let queued = pipe.poll_queued(cx) as u64;
@@ -472,7 +521,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 Poll::Ready(Some(Err(e))) => {
                     tracing::debug!(error = %e, "request body failed");
                     self.conn.reset(id, ErrorCode::CANCEL);
-                    if let Some(s) = self.streams.remove(&id)
+                    if let Some(s) = self.remove_stream(id)
                         && let Some(tx) = s.respond
                     {
                         let _ = tx.send(Err(Error::new(ErrorKind::Io, "send an HTTP/2 request")
@@ -525,7 +574,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> std::result::Result<bool, ()> {
-        if self.conn.pending_transmit() > HIGH_WATER {
+        let unwritten = self.write_buf.len() - self.written + self.conn.pending_transmit();
+        if unwritten > HIGH_WATER {
             return Ok(false);
         }
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];

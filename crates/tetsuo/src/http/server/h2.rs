@@ -149,6 +149,9 @@ struct StreamTask<S: HttpService> {
     status: Option<StatusCode>,
     /// The request body's pipe, and its bytes delivered and given back.
     request_body: Option<PipeSender>,
+    /// The request body ended (its pipe stays, for flow control to be
+    /// given back as the application reads what is left in it).
+    request_done: bool,
     delivered: u64,
     released: u64,
 }
@@ -298,13 +301,13 @@ where
                 } => {
                     let n = data.len();
                     match self.streams.get_mut(&stream) {
-                        Some(s) if s.request_body.is_some() => {
+                        Some(s) if s.request_body.is_some() && !s.request_done => {
                             s.delivered += n as u64;
                             let tx = s.request_body.as_ref().expect("checked");
                             tx.send_data(data);
                             if end_stream {
                                 tx.finish(None);
-                                s.request_body = None;
+                                s.request_done = true;
                             }
                         }
                         // Nobody reads it: give the window back at once.
@@ -312,17 +315,18 @@ where
                     }
                 }
                 Event::Trailers { stream, trailers } => {
-                    if let Some(tx) = self
-                        .streams
-                        .get_mut(&stream)
-                        .and_then(|s| s.request_body.take())
+                    if let Some(s) = self.streams.get_mut(&stream)
+                        && !s.request_done
+                        && let Some(tx) = &s.request_body
                     {
                         tx.finish(Some(trailers));
+                        s.request_done = true;
                     }
                 }
                 Event::Reset { stream, .. } => {
                     self.waiting.retain(|(id, _)| *id != stream);
-                    if let Some(s) = self.streams.remove(&stream)
+                    if let Some(s) = self.remove_stream(stream)
+                        && !s.request_done
                         && let Some(tx) = s.request_body
                     {
                         tx.fail(crate::Error::closed("the client reset the stream"));
@@ -377,6 +381,7 @@ where
                 body_done: false,
                 status: None,
                 request_body,
+                request_done: false,
                 delivered: 0,
                 released: 0,
             },
@@ -423,7 +428,7 @@ where
         head.status = status;
         head.headers.insert(DATE, date::now());
         let _ = self.conn.send_response(stream, &head, true);
-        if let Some(s) = self.streams.remove(&stream) {
+        if let Some(s) = self.remove_stream(stream) {
             stats::request_done(status, Some(s.started.elapsed()));
         }
     }
@@ -494,7 +499,7 @@ where
             let end = bodiless || body.is_end_stream();
             s.status = Some(head.status);
             if self.conn.send_response(id, &head, end).is_err() {
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 return true;
             }
             if end {
@@ -515,7 +520,7 @@ where
                 let sent = match self.conn.send_data(id, &s.unsent, s.body_done) {
                     Ok(n) => n,
                     Err(_) => {
-                        self.streams.remove(&id);
+                        self.remove_stream(id);
                         return true;
                     }
                 };
@@ -545,7 +550,7 @@ where
                 Poll::Ready(Some(Err(e))) => {
                     tracing::debug!(error = %e, "response body failed");
                     self.conn.reset(id, ErrorCode::INTERNAL_ERROR);
-                    self.streams.remove(&id);
+                    self.remove_stream(id);
                     return true;
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -606,6 +611,7 @@ where
                     body_done: false,
                     status: Some(head.status),
                     request_body: None,
+                    request_done: true,
                     delivered: 0,
                     released: 0,
                 },
@@ -617,18 +623,28 @@ where
     /// The response is complete: count it; a request body still coming is
     /// not wanted any more (RST_STREAM NO_ERROR, RFC 9113 §8.1).
     fn finish(&mut self, id: StreamId) {
-        let Some(s) = self.streams.remove(&id) else {
+        let Some(s) = self.remove_stream(id) else {
             return;
         };
         if let Some(status) = s.status {
             stats::request_done(status, Some(s.started.elapsed()));
         }
-        if let Some(tx) = s.request_body
-            && tx.is_abandoned()
-        {
+        if s.request_body.is_some() && !s.request_done {
             self.conn.reset(id, ErrorCode::NO_ERROR);
         }
         self.last_activity = Instant::now();
+    }
+
+    /// Forgets a stream; the request data still unread in its pipe is given
+    /// back to the connection's flow control (the peer's window must not
+    /// shrink for good).
+    fn remove_stream(&mut self, id: StreamId) -> Option<StreamTask<S>> {
+        let s = self.streams.remove(&id)?;
+        if s.delivered > s.released {
+            self.conn
+                .release_capacity(id, (s.delivered - s.released) as usize);
+        }
+        Some(s)
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, ()> {
@@ -660,7 +676,10 @@ where
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, ()> {
-        if self.read_eof || self.failed || self.conn.pending_transmit() > HIGH_WATER {
+        // Answers not yet written hold reading back: a peer that does not
+        // read cannot make them pile up.
+        let unwritten = self.write_buf.len() - self.written + self.conn.pending_transmit();
+        if self.read_eof || self.failed || unwritten > HIGH_WATER {
             return Ok(false);
         }
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
