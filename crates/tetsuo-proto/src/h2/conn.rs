@@ -33,10 +33,12 @@ pub struct Limits {
     /// heads, flow-control overruns, frames on closed streams — less those
     /// that completed normally (MadeYouReset, CVE-2025-8671). Default 100.
     pub max_local_resets: u32,
-    /// Frames that do no work — PING, SETTINGS, PRIORITY, WINDOW_UPDATE,
-    /// empty DATA or CONTINUATION, unknown types — each costing one, and
-    /// useful frames paying back sixteen (floods of CVE-2019-9512/9515/
-    /// 9518 and PRIORITY spam). Default 1 000.
+    /// Frames that do no work — PRIORITY, WINDOW_UPDATE, empty DATA or
+    /// CONTINUATION, unknown types, and PINGs or SETTINGS that arrive
+    /// while an earlier answer is unsent (a burst; keepalives do not
+    /// count) — each costing one, and useful frames paying back sixteen
+    /// (floods of CVE-2019-9512/9515/9518 and PRIORITY spam). Default
+    /// 1 000.
     pub max_idle_frames: u32,
     /// Answers (PING and SETTINGS acknowledgements, RST_STREAM) queued and
     /// not yet taken by [`Connection::poll_transmit`]: a peer that floods
