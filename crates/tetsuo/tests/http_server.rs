@@ -645,8 +645,10 @@ async fn a_request_rejected_with_its_body_never_reaches_the_service() {
 
 #[tokio::test]
 async fn a_client_waiting_for_100_continue_is_not_timed_out_for_the_services_delay() {
+    // The service thinks for 300 ms, longer than the timeout; the client
+    // gets 250 ms to answer `100 Continue` (room for a loaded machine).
     let (addr, _handle) =
-        start(Server::builder().body_read_timeout(Some(Duration::from_millis(100)))).await;
+        start(Server::builder().body_read_timeout(Some(Duration::from_millis(250)))).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"POST /slow-count HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
         .await
