@@ -207,6 +207,12 @@ impl Error {
         Error::new(kind_of(&err), op).with_source(err)
     }
 
+    /// What was being done.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn op(&self) -> &'static str {
+        self.inner.op
+    }
+
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
         self.inner.source = Some(source.into());
         self

@@ -265,3 +265,26 @@ async fn many_small_responses_on_one_connection_keep_its_window_open() {
         .expect("the connection did not stall");
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn concurrent_first_requests_share_one_connection() {
+    let (addr, accepted) = h2c_server(100).await;
+    let client = h2c_client();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let res = client
+                    .get(format!("http://{addr}/{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                res.text().await.unwrap()
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap(), format!("/{i} over HTTP/2.0"));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}

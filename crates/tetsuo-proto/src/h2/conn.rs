@@ -506,6 +506,17 @@ impl Connection {
             && self.next_local <= MAX_WINDOW
     }
 
+    /// True once no stream can ever be opened here again: GOAWAY sent or
+    /// received, identifiers used up, or a connection error. (Otherwise
+    /// [`can_open_stream`](Self::can_open_stream) false means: wait for a
+    /// stream to end.)
+    pub fn no_new_streams(&self) -> bool {
+        self.state == State::Failed
+            || self.goaway_sent.is_some()
+            || self.goaway_received.is_some()
+            || self.next_local > MAX_WINDOW
+    }
+
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS.
     pub fn peer_max_concurrent_streams(&self) -> u32 {
         self.peer_max_concurrent
@@ -519,6 +530,13 @@ impl Connection {
     /// True if the peer (a server) accepts extended CONNECT (RFC 8441).
     pub fn peer_enables_connect_protocol(&self) -> bool {
         self.peer_connect_protocol
+    }
+
+    /// True once the peer's first SETTINGS arrived: until then its limits
+    /// and extensions are unknown (a client waits for them before an
+    /// extended CONNECT, RFC 8441 §3).
+    pub fn peer_settings_received(&self) -> bool {
+        !matches!(self.state, State::Preface | State::FirstSettings)
     }
 
     // ---- sending -------------------------------------------------------

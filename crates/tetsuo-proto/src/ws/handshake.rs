@@ -23,6 +23,9 @@ const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub enum HandshakeError {
     /// Not a GET (server side).
     NotGet,
+    /// Over HTTP/2: not an extended CONNECT with `:protocol` `websocket`
+    /// (RFC 8441 §4).
+    NotExtendedConnect,
     /// Older than HTTP/1.1.
     OldHttp,
     /// No `Upgrade: websocket`.
@@ -33,7 +36,8 @@ pub enum HandshakeError {
     UnsupportedVersion,
     /// `Sec-WebSocket-Key` missing or not 16 bytes in base64.
     BadKey,
-    /// The server answered this status instead of 101.
+    /// The server answered this status instead of 101 (a 2xx over
+    /// HTTP/2).
     Status(StatusCode),
     /// `Sec-WebSocket-Accept` missing or wrong.
     BadAccept,
@@ -48,7 +52,9 @@ impl HandshakeError {
     pub fn status(&self) -> StatusCode {
         match self {
             HandshakeError::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
-            HandshakeError::NotGet => StatusCode::METHOD_NOT_ALLOWED,
+            HandshakeError::NotGet | HandshakeError::NotExtendedConnect => {
+                StatusCode::METHOD_NOT_ALLOWED
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -58,6 +64,9 @@ impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HandshakeError::NotGet => f.write_str("a WebSocket handshake must be a GET"),
+            HandshakeError::NotExtendedConnect => f.write_str(
+                "a WebSocket handshake over HTTP/2 must be a CONNECT with :protocol websocket",
+            ),
             HandshakeError::OldHttp => f.write_str("a WebSocket handshake needs HTTP/1.1"),
             HandshakeError::NotWebSocket => f.write_str("no `Upgrade: websocket`"),
             HandshakeError::NoConnectionUpgrade => f.write_str("no `Connection: upgrade`"),
@@ -65,7 +74,7 @@ impl fmt::Display for HandshakeError {
                 f.write_str("only WebSocket version 13 is supported")
             }
             HandshakeError::BadKey => f.write_str("missing or malformed Sec-WebSocket-Key"),
-            HandshakeError::Status(s) => write!(f, "the server answered {s} instead of 101"),
+            HandshakeError::Status(s) => write!(f, "the server refused the WebSocket ({s})"),
             HandshakeError::BadAccept => f.write_str("wrong Sec-WebSocket-Accept"),
             HandshakeError::UnofferedProtocol => {
                 f.write_str("the server chose a subprotocol we did not offer")
@@ -104,8 +113,8 @@ fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -
 /// What a server agreed to in the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerHandshake {
-    /// `Sec-WebSocket-Accept`.
-    pub accept: String,
+    /// `Sec-WebSocket-Accept` (none over HTTP/2).
+    pub accept: Option<String>,
     /// The subprotocol chosen, if any.
     pub protocol: Option<String>,
     /// permessage-deflate, if agreed: parameters and the answer's value.
@@ -134,13 +143,7 @@ pub fn server_handshake(
     if !has_token(headers, CONNECTION, "upgrade") {
         return Err(HandshakeError::NoConnectionUpgrade);
     }
-    if headers
-        .get(SEC_WEBSOCKET_VERSION)
-        .map(HeaderValue::as_bytes)
-        != Some(b"13")
-    {
-        return Err(HandshakeError::UnsupportedVersion);
-    }
+    check_version(headers)?;
     let key = headers
         .get(SEC_WEBSOCKET_KEY)
         .ok_or(HandshakeError::BadKey)?
@@ -149,6 +152,48 @@ pub fn server_handshake(
         Ok(raw) if raw.len() == 16 => {}
         _ => return Err(HandshakeError::BadKey),
     }
+    Ok(ServerHandshake {
+        accept: Some(accept_key(key)),
+        ..agree(headers, protocols, deflate)
+    })
+}
+
+/// Checks a client's opening handshake over HTTP/2 (RFC 8441): an
+/// extended CONNECT whose `:protocol` is `protocol`, without the key and
+/// `Upgrade` of HTTP/1.1; the server answers `200` with
+/// [`response_headers`](ServerHandshake::response_headers).
+pub fn server_handshake_h2(
+    method: &Method,
+    protocol: Option<&str>,
+    headers: &HeaderMap,
+    protocols: &[&str],
+    deflate: Option<&DeflateConfig>,
+) -> Result<ServerHandshake, HandshakeError> {
+    if method != Method::CONNECT || protocol != Some("websocket") {
+        return Err(HandshakeError::NotExtendedConnect);
+    }
+    check_version(headers)?;
+    Ok(agree(headers, protocols, deflate))
+}
+
+fn check_version(headers: &HeaderMap) -> Result<(), HandshakeError> {
+    if headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        == Some(b"13")
+    {
+        Ok(())
+    } else {
+        Err(HandshakeError::UnsupportedVersion)
+    }
+}
+
+/// The subprotocol and extensions both sides agree on.
+fn agree(
+    headers: &HeaderMap,
+    protocols: &[&str],
+    deflate: Option<&DeflateConfig>,
+) -> ServerHandshake {
     let offered: Vec<&str> = headers
         .get_all(SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -166,21 +211,24 @@ pub fn server_handshake(
             .filter_map(|v| v.to_str().ok());
         deflate::server_accept(values, config)
     });
-    Ok(ServerHandshake {
-        accept: accept_key(key),
+    ServerHandshake {
+        accept: None,
         protocol,
         deflate,
-    })
+    }
 }
 
 impl ServerHandshake {
-    /// The headers of the `101 Switching Protocols` answer.
+    /// The headers of the answer: `101 Switching Protocols` over
+    /// HTTP/1.1, `200` over HTTP/2.
     pub fn response_headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::with_capacity(5);
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-        let accept = HeaderValue::from_str(&self.accept).expect("base64 is a valid header value");
-        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+        if let Some(accept) = &self.accept {
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+            let accept = HeaderValue::from_str(accept).expect("base64 is a valid header value");
+            headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+        }
         if let Some(p) = self
             .protocol
             .as_deref()
@@ -233,11 +281,18 @@ impl ClientHandshake {
         &self,
         host: &str,
     ) -> Result<HeaderMap, http::header::InvalidHeaderValue> {
-        let mut headers = HeaderMap::with_capacity(7);
+        let mut headers = self.request_headers_h2()?;
         headers.insert(HOST, HeaderValue::from_str(host)?);
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(SEC_WEBSOCKET_KEY, HeaderValue::from_str(&self.key)?);
+        Ok(headers)
+    }
+
+    /// The headers of an extended CONNECT over HTTP/2 (RFC 8441 §5): the
+    /// request's method is CONNECT and its `:protocol` `websocket`.
+    pub fn request_headers_h2(&self) -> Result<HeaderMap, http::header::InvalidHeaderValue> {
+        let mut headers = HeaderMap::with_capacity(7);
         headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         if !self.protocols.is_empty() {
             headers.insert(
@@ -274,6 +329,23 @@ impl ClientHandshake {
         {
             return Err(HandshakeError::BadAccept);
         }
+        self.negotiated(headers)
+    }
+
+    /// Checks the server's answer to an extended CONNECT over HTTP/2: a
+    /// 2xx, and what it agreed to.
+    pub fn verify_h2(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Result<Negotiated, HandshakeError> {
+        if !status.is_success() {
+            return Err(HandshakeError::Status(status));
+        }
+        self.negotiated(headers)
+    }
+
+    fn negotiated(&self, headers: &HeaderMap) -> Result<Negotiated, HandshakeError> {
         let protocol = match headers.get(SEC_WEBSOCKET_PROTOCOL) {
             None => None,
             Some(p) => {
@@ -364,6 +436,55 @@ mod tests {
         assert_eq!(
             server_handshake(&Method::POST, Version::HTTP_11, &good, &[], None),
             Err(HandshakeError::NotGet)
+        );
+    }
+
+    #[test]
+    fn over_http2_both_sides_agree() {
+        let client =
+            ClientHandshake::new([3; 16], vec!["chat".into()], Some(DeflateConfig::default()));
+        let headers = client.request_headers_h2().unwrap();
+        for name in [HOST, UPGRADE, CONNECTION, SEC_WEBSOCKET_KEY] {
+            assert!(!headers.contains_key(&name), "{name} is HTTP/1.1 only");
+        }
+        let check = |method: &Method, protocol| {
+            server_handshake_h2(
+                method,
+                protocol,
+                &headers,
+                &["chat"],
+                Some(&DeflateConfig::default()),
+            )
+        };
+        assert_eq!(
+            check(&Method::GET, Some("websocket")),
+            Err(HandshakeError::NotExtendedConnect)
+        );
+        assert_eq!(
+            check(&Method::CONNECT, None),
+            Err(HandshakeError::NotExtendedConnect)
+        );
+        assert_eq!(
+            check(&Method::CONNECT, Some("webtransport")),
+            Err(HandshakeError::NotExtendedConnect)
+        );
+        let server = check(&Method::CONNECT, Some("websocket")).unwrap();
+        assert_eq!(server.accept, None);
+        let answer = server.response_headers();
+        assert!(!answer.contains_key(SEC_WEBSOCKET_ACCEPT));
+        assert!(!answer.contains_key(UPGRADE));
+        let negotiated = client.verify_h2(StatusCode::OK, &answer).unwrap();
+        assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
+        assert!(negotiated.deflate.is_some());
+        assert_eq!(
+            client.verify_h2(StatusCode::NOT_FOUND, &answer),
+            Err(HandshakeError::Status(StatusCode::NOT_FOUND))
+        );
+        let mut old = headers.clone();
+        old.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+        assert_eq!(
+            server_handshake_h2(&Method::CONNECT, Some("websocket"), &old, &[], None),
+            Err(HandshakeError::UnsupportedVersion)
         );
     }
 }

@@ -43,6 +43,11 @@ pub mod server;
 pub mod upgrade;
 
 pub use body::{Body, BoxError};
+/// The `:protocol` of an extended CONNECT over HTTP/2 (RFC 8441), in a
+/// request's extensions: `websocket` for WebSocket over HTTP/2. The server
+/// puts it in the requests it receives; the client sends it from
+/// [`Client::execute`](client::Client::execute)'s request.
+pub use tetsuo_proto::h2::Protocol;
 
 use std::future::Future;
 use std::task::{Context, Poll};

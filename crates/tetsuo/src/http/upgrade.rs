@@ -37,11 +37,14 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
+use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
+
+use super::body::{Body, PipeSender};
 
 use crate::{Error, ErrorKind};
 
@@ -113,6 +116,91 @@ impl AsyncWrite for Upgraded {
 
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+}
+
+/// An HTTP/2 stream used as a byte stream (CONNECT, RFC 9113 §8.5, and
+/// extended CONNECT, RFC 8441): reads take the peer's DATA, writes send
+/// DATA, shutdown ends the stream. Both directions are under the
+/// connection's flow control, through the same pipes as bodies.
+pub(crate) fn h2_stream(recv: Body, send: PipeSender) -> Upgraded {
+    Upgraded::new(
+        Box::new(H2Stream {
+            recv,
+            send: Some(send),
+            chunk: Bytes::new(),
+        }),
+        Bytes::new(),
+    )
+}
+
+struct H2Stream {
+    recv: Body,
+    /// `None` once shut down.
+    send: Option<PipeSender>,
+    /// Received data not yet read.
+    chunk: Bytes,
+}
+
+impl AsyncRead for H2Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.chunk.is_empty() {
+            match ready!(Pin::new(&mut self.recv).poll_frame(cx)) {
+                // The peer ended the stream: end of file.
+                None => return Poll::Ready(Ok(())),
+                Some(Err(e)) => {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, e)));
+                }
+                // Trailers carry nothing for a byte stream.
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.chunk = data;
+                    }
+                }
+            }
+        }
+        let n = self.chunk.len().min(buf.remaining());
+        buf.put_slice(&self.chunk[..n]);
+        self.chunk.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H2Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let Some(send) = &self.send else {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        };
+        ready!(send.poll_room(cx));
+        if send.is_abandoned() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the HTTP/2 stream ended",
+            )));
+        }
+        send.send_data(Bytes::copy_from_slice(buf));
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The connection's task writes what is queued as flow control
+        // allows.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(send) = self.send.take() {
+            send.finish(None);
+        }
+        Poll::Ready(Ok(()))
     }
 }
 

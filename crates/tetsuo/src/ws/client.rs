@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use http::header::HeaderName;
+use http::uri::Scheme;
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use tetsuo_proto::h1::{self, HeadParser, Kind, Limits, Status};
 use tetsuo_proto::ws::Role;
@@ -22,6 +23,7 @@ pub struct ClientBuilder {
     protocols: Vec<String>,
     headers: HeaderMap,
     handshake_timeout: Option<Duration>,
+    http2: Option<crate::http::client::Client>,
 }
 
 impl Default for ClientBuilder {
@@ -32,6 +34,7 @@ impl Default for ClientBuilder {
             protocols: Vec::new(),
             headers: HeaderMap::new(),
             handshake_timeout: Some(Duration::from_secs(30)),
+            http2: None,
         }
     }
 }
@@ -76,6 +79,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Opens WebSockets as streams of `client`'s HTTP/2 connections
+    /// (extended CONNECT, RFC 8441) instead of connections of their own:
+    /// WebSockets to one server share a connection, its TLS session and
+    /// its flow control. The server must speak HTTP/2 (ALPN `h2` on
+    /// `wss://`; for `ws://` build the client with
+    /// [`http2_prior_knowledge`](crate::http::client::ClientBuilder::http2_prior_knowledge))
+    /// and enable extended CONNECT, or [`connect`](Self::connect) fails
+    /// with [`ErrorKind::Unsupported`]. The client's connector is used, not
+    /// [`connector`](Self::connector).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> tetsuo::Result<()> {
+    /// let http = tetsuo::http::client::Client::new();
+    /// let ws = tetsuo::ws::ClientBuilder::new().http2(http);
+    /// // Two WebSockets, one TLS connection.
+    /// let (mut a, _) = ws.connect("wss://example.com/chat").await?;
+    /// let (mut b, _) = ws.connect("wss://example.com/feed").await?;
+    /// a.send("hello").await?;
+    /// b.send("hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn http2(mut self, client: crate::http::client::Client) -> Self {
+        self.http2 = Some(client);
+        self
+    }
+
     /// Opens `url` (`ws://` or `wss://`): the connection, and how it was
     /// made.
     pub async fn connect(&self, url: &str) -> Result<(WebSocket, ConnectInfo)> {
@@ -91,6 +120,9 @@ impl ClientBuilder {
             _ => return Err(bad("the URL must start with ws:// or wss://")),
         };
         let host = uri.host().ok_or_else(|| bad("the URL needs a host"))?;
+        if let Some(client) = &self.http2 {
+            return self.connect_h2(client, uri, tls, url).await;
+        }
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let connector = match &self.connector {
@@ -106,10 +138,8 @@ impl ClientBuilder {
             (false, 80) | (true, 443) => host.to_owned(),
             _ => format!("{host}:{port}"),
         };
-        let mut random = [0u8; 16];
-        random[..8].copy_from_slice(&crate::connect::random_u64().to_ne_bytes());
-        random[8..].copy_from_slice(&crate::connect::random_u64().to_ne_bytes());
-        let handshake = ClientHandshake::new(random, self.protocols.clone(), self.config.deflate);
+        let handshake =
+            ClientHandshake::new(random_key(), self.protocols.clone(), self.config.deflate);
         let mut headers = handshake
             .request_headers(&host_header)
             .map_err(|_| bad("the host cannot be sent in a header"))?;
@@ -195,6 +225,85 @@ impl ClientBuilder {
         )?;
         Ok((ws, info))
     }
+}
+
+impl ClientBuilder {
+    /// The handshake as an extended CONNECT on an HTTP/2 stream.
+    async fn connect_h2(
+        &self,
+        client: &crate::http::client::Client,
+        uri: Uri,
+        tls: bool,
+        url: &str,
+    ) -> Result<(WebSocket, ConnectInfo)> {
+        let mut parts = uri.into_parts();
+        parts.scheme = Some(if tls { Scheme::HTTPS } else { Scheme::HTTP });
+        let uri = Uri::from_parts(parts).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, "open WebSocket")
+                .with_name(url)
+                .with_source(e)
+        })?;
+        let handshake =
+            ClientHandshake::new(random_key(), self.protocols.clone(), self.config.deflate);
+        let mut headers = handshake.request_headers_h2().map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, "open WebSocket")
+                .with_name(url)
+                .with_source(e)
+        })?;
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        let mut request = http::Request::new(crate::http::Body::empty());
+        *request.method_mut() = Method::CONNECT;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        request
+            .extensions_mut()
+            .insert(crate::http::Protocol::new("websocket"));
+        let exchange = async {
+            let response = client.execute(request).await?;
+            let negotiated = handshake
+                .verify_h2(response.status(), response.headers())
+                .map_err(|e| {
+                    Error::new(ErrorKind::Protocol, "open WebSocket")
+                        .with_name(url)
+                        .with_detail(e.to_string())
+                        .with_source(e)
+                })?;
+            let info = response.connection_info().map(|i| i.details().clone());
+            let mut response = response.into_http();
+            let stream = crate::http::upgrade::on(&mut response).await?;
+            Ok::<_, Error>((negotiated, info, stream))
+        };
+        let (negotiated, info, stream) = match self.handshake_timeout {
+            Some(t) => tokio::time::timeout(t, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Timeout, "open WebSocket")
+                        .with_name(url)
+                        .with_detail(format!("no handshake answer within {t:?}")))
+                })?,
+            None => exchange.await?,
+        };
+        let info = info.ok_or_else(|| Error::new(ErrorKind::Protocol, "open WebSocket"))?;
+        let ws = WebSocket::new(
+            Box::new(stream),
+            Role::Client,
+            &self.config,
+            negotiated.deflate,
+            negotiated.protocol,
+            &[],
+        )?;
+        Ok((ws, info))
+    }
+}
+
+/// 16 random bytes for `Sec-WebSocket-Key` (and its HTTP/2 handshake).
+fn random_key() -> [u8; 16] {
+    let mut random = [0u8; 16];
+    random[..8].copy_from_slice(&crate::connect::random_u64().to_ne_bytes());
+    random[8..].copy_from_slice(&crate::connect::random_u64().to_ne_bytes());
+    random
 }
 
 /// Opens `url` (`ws://` or `wss://`) with the defaults of

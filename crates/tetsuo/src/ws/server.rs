@@ -5,10 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::header::SEC_WEBSOCKET_VERSION;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
+use tetsuo_proto::h2::Protocol;
 use tetsuo_proto::ws::Role;
 use tetsuo_proto::ws::deflate::Params;
-use tetsuo_proto::ws::handshake::server_handshake;
+use tetsuo_proto::ws::handshake::{server_handshake, server_handshake_h2};
 
 use super::{WebSocket, WsConfig};
 use crate::Result;
@@ -53,10 +54,12 @@ impl Future for Pending {
     }
 }
 
-/// Checks a WebSocket opening handshake in `req`. On success: the `101
-/// Switching Protocols` response to return from the service, and the
-/// WebSocket to await (spawn a task for it). On failure: the response to
-/// return instead (`400`, or `426` with `Sec-WebSocket-Version: 13`).
+/// Checks a WebSocket opening handshake in `req`: an HTTP/1.1 `Upgrade`,
+/// or over HTTP/2 an extended CONNECT (RFC 8441). On success: the
+/// response to return from the service (`101 Switching Protocols`, or
+/// `200` over HTTP/2), and the WebSocket to await (spawn a task for it).
+/// On failure: the response to return instead (`400`, `405`, or `426`
+/// with `Sec-WebSocket-Version: 13`).
 ///
 /// ```
 /// use http::{Request, Response};
@@ -89,13 +92,25 @@ pub fn upgrade(
     config: &ServerConfig,
 ) -> std::result::Result<(Response<Body>, Pending), Response<Body>> {
     let protocols: Vec<&str> = config.protocols.iter().map(String::as_str).collect();
-    let handshake = match server_handshake(
-        req.method(),
-        req.version(),
-        req.headers(),
-        &protocols,
-        config.ws.deflate.as_ref(),
-    ) {
+    let checked = if req.version() == Version::HTTP_2 {
+        let protocol = req.extensions().get::<Protocol>().map(Protocol::as_str);
+        server_handshake_h2(
+            req.method(),
+            protocol,
+            req.headers(),
+            &protocols,
+            config.ws.deflate.as_ref(),
+        )
+    } else {
+        server_handshake(
+            req.method(),
+            req.version(),
+            req.headers(),
+            &protocols,
+            config.ws.deflate.as_ref(),
+        )
+    };
+    let handshake = match checked {
         Ok(h) => h,
         Err(e) => {
             let mut res = Response::new(Body::from(format!("{e}\n")));
@@ -108,7 +123,9 @@ pub fn upgrade(
         }
     };
     let mut res = Response::new(Body::empty());
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    if handshake.accept.is_some() {
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    }
     *res.headers_mut() = handshake.response_headers();
     let pending = Pending {
         on_upgrade: upgrade::on(req),

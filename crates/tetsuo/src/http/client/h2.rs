@@ -31,7 +31,7 @@ const HIGH_WATER: usize = 256 * 1024;
 const ASSUMED_STREAMS: u32 = 100;
 /// Response body bytes buffered for the application past which its
 /// stream's window is not reopened.
-const BODY_BUFFER: usize = 256 * 1024;
+pub(super) const BODY_BUFFER: usize = 256 * 1024;
 
 /// A response: its head and body.
 pub(super) type Answer = Result<(http::response::Parts, Body)>;
@@ -63,6 +63,16 @@ struct State {
     max: AtomicU32,
     /// No new requests (GOAWAY, a connection error, the end).
     closed: AtomicBool,
+    /// The server's first SETTINGS arrived (or the connection ended).
+    settled: AtomicBool,
+    settled_notify: tokio::sync::Notify,
+}
+
+impl State {
+    fn settle(&self) {
+        self.settled.store(true, Ordering::Release);
+        self.settled_notify.notify_waiters();
+    }
 }
 
 /// A handle to an HTTP/2 connection's task; cheap to clone.
@@ -92,6 +102,8 @@ impl H2Conn {
             in_flight: AtomicUsize::new(0),
             max: AtomicU32::new(ASSUMED_STREAMS),
             closed: AtomicBool::new(false),
+            settled: AtomicBool::new(false),
+            settled_notify: tokio::sync::Notify::new(),
         });
         let driver = Driver {
             io,
@@ -109,6 +121,18 @@ impl H2Conn {
         };
         tokio::spawn(driver.run());
         H2Conn { tx, state, info }
+    }
+
+    /// Resolves once the server's first SETTINGS (its stream limit) are
+    /// known, or the connection ended.
+    pub(super) async fn settled(&self) {
+        loop {
+            let notified = self.state.settled_notify.notified();
+            if self.state.settled.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// True while the connection takes new requests.
@@ -172,11 +196,30 @@ impl Slot {
     }
 }
 
+/// A request the server did not process (or that was never sent): safe
+/// to send again, on another connection.
+fn refused() -> Error {
+    Error::new(ErrorKind::Refused, UNPROCESSED)
+        .with_detail("the server did not process it (REFUSED_STREAM or GOAWAY)")
+}
+
+const UNPROCESSED: &str = "send an HTTP/2 request";
+
+/// True for [`refused`]'s errors.
+pub(super) fn is_unprocessed(e: &Error) -> bool {
+    e.kind() == ErrorKind::Refused && e.op() == UNPROCESSED
+}
+
 fn closed(detail: &'static str) -> Error {
     Error::new(ErrorKind::Closed, "send an HTTP/2 request").with_detail(detail)
 }
 
 struct StreamTask {
+    /// The request's head, kept to send it again if the server refuses
+    /// the stream unprocessed (REFUSED_STREAM, RFC 9113 §8.7).
+    head: http::request::Parts,
+    /// Some of the body was taken: the request cannot be sent again.
+    body_started: bool,
     /// The caller waiting for the response head.
     respond: Option<oneshot::Sender<Answer>>,
     /// The request body still to send, and data taken from it not yet
@@ -216,6 +259,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
     async fn run(mut self) {
         std::future::poll_fn(|cx| self.poll(cx)).await;
         self.state.closed.store(true, Ordering::Release);
+        self.state.settle();
         let why = self
             .failed
             .clone()
@@ -292,10 +336,35 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 Poll::Pending => break,
             }
         }
-        while !self.queued.is_empty() && self.conn.can_open_stream() {
+        if self.conn.no_new_streams() {
+            // Refused unsent: the caller may try another connection.
+            for job in self.queued.drain(..) {
+                let _ = job.respond.send(Err(refused()));
+            }
+        }
+        while let Some(front) = self.queued.front()
+            && self.conn.can_open_stream()
+        {
+            let extended = front.head.extensions.get::<h2::Protocol>().is_some();
+            if extended && !self.conn.peer_settings_received() {
+                // Whether the server takes extended CONNECT is in its
+                // SETTINGS (RFC 8441 §3).
+                break;
+            }
             let job = self.queued.pop_front().expect("not empty");
             if job.respond.is_closed() {
                 // The caller gave up before it was sent.
+                continue;
+            }
+            if extended && !self.conn.peer_enables_connect_protocol() {
+                let _ = job.respond.send(Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "send an HTTP/2 request",
+                )
+                .with_detail(
+                    "the server does not accept extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)",
+                )));
+                progress = true;
                 continue;
             }
             let end = job.body.is_end_stream();
@@ -304,6 +373,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                     self.streams.insert(
                         stream,
                         StreamTask {
+                            head: job.head,
+                            body_started: false,
                             respond: Some(job.respond),
                             body: (!end).then(|| Box::pin(job.body)),
                             unsent: Bytes::new(),
@@ -395,6 +466,24 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                     self.maybe_done(stream);
                 }
                 Event::Reset { stream, code, .. } => {
+                    if code == ErrorCode::REFUSED_STREAM
+                        && let Some(s) = self.streams.get(&stream)
+                        && s.respond.is_some()
+                        && !s.body_started
+                    {
+                        // Not processed: sent again once a stream is free
+                        // (here, or on another connection if this one
+                        // takes no more).
+                        let s = self.remove_stream(stream).expect("just seen");
+                        let job = Job {
+                            head: s.head,
+                            body: s.body.map_or_else(Body::empty, |b| *Pin::into_inner(b)),
+                            respond: s.respond.expect("checked"),
+                            guard: s._guard,
+                        };
+                        self.queued.push_front(job);
+                        continue;
+                    }
                     if let Some(s) = self.remove_stream(stream) {
                         let kind = if code == ErrorCode::REFUSED_STREAM {
                             ErrorKind::Refused
@@ -416,6 +505,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                     if let Some(n) = settings.max_concurrent_streams {
                         self.state.max.store(n, Ordering::Release);
                     }
+                    self.state.settle();
                 }
                 Event::GoAway { .. } => self.state.closed.store(true, Ordering::Release),
                 _ => {}
@@ -531,10 +621,12 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
+                        s.body_started = true;
                         s.unsent = data;
                         s.body_done = body.is_end_stream();
                     }
                     Err(frame) => {
+                        s.body_started = true;
                         if let Ok(trailers) = frame.into_trailers() {
                             let _ = self.conn.send_trailers(id, &trailers);
                             s.body = None;

@@ -56,7 +56,7 @@ use self::conn::{ClientConn, ResponseBody, SendError};
 use self::pool::{Checkout, Key, Pool, PoolConfig};
 use crate::connect::{Connector, HappyEyeballsConfig, Target};
 use crate::dns::{Overrides, Resolve};
-use crate::http::Body;
+use crate::http::{Body, Protocol};
 use crate::proxy::{Proxies, ProxyKind};
 use crate::{Error, ErrorKind, Result};
 
@@ -326,6 +326,8 @@ impl ClientBuilder {
                 decompress: self.decompress,
                 h2: std::sync::Mutex::new(std::collections::HashMap::new()),
                 http2_prior_knowledge: self.http2_prior_knowledge,
+                h1_origins: std::sync::Mutex::default(),
+                connecting: std::sync::Mutex::default(),
             }),
         })
     }
@@ -347,6 +349,10 @@ struct Inner {
     /// HTTP/2 connections by origin.
     h2: std::sync::Mutex<std::collections::HashMap<Key, Vec<h2::H2Conn>>>,
     http2_prior_knowledge: bool,
+    /// Origins that answered ALPN with HTTP/1.1.
+    h1_origins: std::sync::Mutex<std::collections::HashSet<Key>>,
+    /// Held while a connection to an origin that may speak HTTP/2 is made.
+    connecting: std::sync::Mutex<std::collections::HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// An HTTP client with connection pools. Cheap to clone: clones share the
@@ -413,21 +419,37 @@ impl Client {
 
     /// Sends an `http::Request` (its URI must be absolute) and follows
     /// redirects per the policy.
+    ///
+    /// A `CONNECT` request's body is not sent: a 2xx answer carries the
+    /// connection (HTTP/1.1) or the stream (HTTP/2) in its extensions, to
+    /// take with [`upgrade::on`](crate::http::upgrade::on). A
+    /// [`Protocol`](crate::http::Protocol) in the request's extensions
+    /// makes it an extended CONNECT (RFC 8441), which needs HTTP/2 and a
+    /// server that enables it.
     pub async fn execute(&self, req: http::Request<Body>) -> Result<Response> {
         let (parts, body) = req.into_parts();
         let timeout = self.inner.timeout;
-        self.send(parts.method, parts.uri, parts.headers, body, timeout)
-            .await
+        let head = Head {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            extensions: parts.extensions,
+        };
+        self.send(head, body, timeout).await
     }
 
     async fn send(
         &self,
-        mut method: Method,
-        mut uri: Uri,
-        mut headers: HeaderMap,
+        head: Head,
         mut body: Body,
         timeout: Option<Duration>,
     ) -> Result<Response> {
+        let Head {
+            mut method,
+            mut uri,
+            mut headers,
+            extensions,
+        } = head;
         let deadline = timeout.map(|t| Instant::now() + t);
         for (name, value) in &self.inner.default_headers {
             if !headers.contains_key(name) {
@@ -442,12 +464,23 @@ impl Client {
             );
         }
         let mut redirects = 0;
+        let mut resent = false;
         loop {
             // Kept for a redirect that must send the body again.
             let replay = body.try_clone();
-            let res = self
-                .send_once(&method, &uri, headers.clone(), body, deadline)
-                .await?;
+            let res = match self
+                .send_once(&method, &uri, headers.clone(), &extensions, body, deadline)
+                .await
+            {
+                // An HTTP/2 server refused it unprocessed (RFC 9113 §8.7):
+                // safe to send again, once, whatever the method.
+                Err(e) if h2::is_unprocessed(&e) && !resent && replay.is_some() => {
+                    resent = true;
+                    body = replay.expect("checked");
+                    continue;
+                }
+                res => res?,
+            };
             let status = res.status();
             let Some(location) = redirect_target(status, res.headers(), &uri) else {
                 return Ok(res);
@@ -499,6 +532,7 @@ impl Client {
         method: &Method,
         uri: &Uri,
         mut headers: HeaderMap,
+        extensions: &http::Extensions,
         body: Body,
         deadline: Option<Instant>,
     ) -> Result<Response> {
@@ -561,8 +595,37 @@ impl Client {
             && let Some(slot) = self.h2_slot(&key)
         {
             return self
-                .send_h2(slot, true, method, uri, headers, body, deadline)
+                .send_h2(slot, true, method, uri, headers, extensions, body, deadline)
                 .await;
+        }
+        // While a connection to an origin that may speak HTTP/2 is made,
+        // the other requests to it wait to share it instead of each
+        // making its own.
+        let mut connecting = None;
+        if forward.is_none()
+            && (key.https || self.inner.http2_prior_knowledge)
+            && !lock(&self.inner.h1_origins).contains(&key)
+        {
+            let turn = lock(&self.inner.connecting)
+                .entry(key.clone())
+                .or_default()
+                .clone()
+                .lock_owned();
+            let guard = match deadline {
+                Some(at) => tokio::time::timeout_at(at, turn).await.map_err(|_| {
+                    Error::new(ErrorKind::Timeout, "connect to")
+                        .with_name(key.authority())
+                        .with_detail("the request timed out")
+                })?,
+                None => turn.await,
+            };
+            if let Some(slot) = self.h2_slot(&key) {
+                drop(guard);
+                return self
+                    .send_h2(slot, true, method, uri, headers, extensions, body, deadline)
+                    .await;
+            }
+            connecting = Some(guard);
         }
         let retry_body = idempotent(method).then(|| body.try_clone()).flatten();
         let mut body = Some(body);
@@ -583,6 +646,9 @@ impl Client {
                 Checkout::Reused(pooled) => pooled,
                 Checkout::Connect(mut place) => match self.connect(&key, deadline).await? {
                     Connected::H1(conn) => {
+                        if connecting.is_some() {
+                            lock(&self.inner.h1_origins).insert(key.clone());
+                        }
                         place.fill(*conn);
                         place
                     }
@@ -590,22 +656,38 @@ impl Client {
                         // Not an HTTP/1.1 connection: its place is free.
                         drop(place);
                         let slot = conn.try_reserve();
-                        self.inner
-                            .h2
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
+                        lock(&self.inner.h2)
                             .entry(key.clone())
                             .or_default()
-                            .push(conn);
+                            .push(conn.clone());
+                        // The others wait until the server's stream limit
+                        // is known, then share the connection or open
+                        // another; this request goes at once.
+                        if let Some(guard) = connecting.take() {
+                            tokio::spawn(async move {
+                                let settled = conn.settled();
+                                let _ =
+                                    tokio::time::timeout(Duration::from_secs(10), settled).await;
+                                drop(guard);
+                            });
+                        }
                         let (Some(slot), Some(body)) = (slot, body.take()) else {
                             return Err(Error::new(ErrorKind::Closed, "send a request"));
                         };
                         return self
-                            .send_h2(slot, false, method, uri, headers, body, deadline)
+                            .send_h2(
+                                slot, false, method, uri, headers, extensions, body, deadline,
+                            )
                             .await;
                     }
                 },
             };
+            if extensions.get::<Protocol>().is_some() {
+                return Err(Error::new(ErrorKind::Unsupported, "send a request to")
+                    .with_name(key.authority())
+                    .with_detail("extended CONNECT (:protocol) needs HTTP/2, and the server speaks HTTP/1.1 here"));
+            }
+            drop(connecting.take());
             let reused = pooled.reused();
             let Some(conn) = pooled.get_mut() else {
                 return Err(Error::new(ErrorKind::Closed, "send a request"));
@@ -685,7 +767,7 @@ impl Client {
     /// A free stream on one of `key`'s HTTP/2 connections (closed ones
     /// are dropped from the list).
     fn h2_slot(&self, key: &Key) -> Option<h2::Slot> {
-        let mut map = self.inner.h2.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.inner.h2);
         let conns = map.get_mut(key)?;
         conns.retain(h2::H2Conn::is_open);
         conns.iter().find_map(h2::H2Conn::try_reserve)
@@ -703,7 +785,8 @@ impl Client {
         method: &Method,
         uri: &Uri,
         headers: HeaderMap,
-        body: Body,
+        extensions: &http::Extensions,
+        mut body: Body,
         deadline: Option<Instant>,
     ) -> Result<Response> {
         let mut info = slot.info().clone();
@@ -712,6 +795,15 @@ impl Client {
         head.method = method.clone();
         head.uri = uri.clone();
         head.headers = headers;
+        head.extensions = extensions.clone();
+        // A CONNECT's stream carries what the caller writes once it is
+        // answered, not a body.
+        let mut tunnel = None;
+        if *method == Method::CONNECT {
+            let (tx, rx) = crate::http::body::pipe(h2::BODY_BUFFER, None);
+            tunnel = Some(tx);
+            body = Body::pipe(rx);
+        }
         let answer = slot.send(head, body);
         let (parts, body) = match deadline {
             Some(at) => tokio::time::timeout_at(at, answer)
@@ -724,6 +816,18 @@ impl Client {
         };
         let mut response = http::Response::from_parts(parts, body);
         response.extensions_mut().insert(info);
+        if let Some(send) = tunnel
+            && response.status().is_success()
+        {
+            let recv = std::mem::take(response.body_mut());
+            let (tx, on_upgrade) = crate::http::upgrade::OnUpgrade::pair();
+            let _ = tx.send(crate::http::upgrade::h2_stream(recv, send));
+            response.extensions_mut().insert(on_upgrade);
+            return Ok(Response {
+                inner: response,
+                url: uri.clone(),
+            });
+        }
         #[cfg(feature = "decompression")]
         if self.inner.decompress && *method != Method::HEAD {
             let body = std::mem::take(response.body_mut());
@@ -769,10 +873,13 @@ impl Client {
                 })?,
             None => connect.await?,
         };
-        let h2 = match stream.tls_info() {
-            Some(tls) => tls.alpn_protocol() == Some(b"h2"),
-            None => self.inner.http2_prior_knowledge && !key.forward,
-        };
+        let prior_knowledge = self.inner.http2_prior_knowledge && !key.forward;
+        #[cfg(feature = "tls")]
+        let h2 = stream
+            .tls_info()
+            .map_or(prior_knowledge, |tls| tls.alpn_protocol() == Some(b"h2"));
+        #[cfg(not(feature = "tls"))]
+        let h2 = prior_knowledge;
         if h2 {
             return Ok(Connected::H2(h2::H2Conn::spawn(
                 stream,
@@ -787,12 +894,25 @@ impl Client {
     }
 }
 
+/// A request's head as the client carries it through redirects.
+struct Head {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    extensions: http::Extensions,
+}
+
 /// A new connection: HTTP/1.1 for the pool, or HTTP/2 (ALPN `h2`, or prior
 /// knowledge) for the origin's shared connections.
 enum Connected {
     /// Boxed: a connection is large next to an HTTP/2 handle.
     H1(Box<ClientConn>),
     H2(h2::H2Conn),
+}
+
+/// Locks a mutex that a panic elsewhere cannot poison for good.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn key_of(uri: &Uri) -> Result<Key> {

@@ -92,9 +92,13 @@ impl RequestBuilder {
     pub async fn send(self) -> Result<Response> {
         let uri = self.uri?;
         let timeout = self.timeout.or(self.client.inner.timeout);
-        self.client
-            .send(self.method, uri, self.headers, self.body, timeout)
-            .await
+        let head = super::Head {
+            method: self.method,
+            uri,
+            headers: self.headers,
+            extensions: http::Extensions::new(),
+        };
+        self.client.send(head, self.body, timeout).await
     }
 }
 

@@ -22,13 +22,14 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId, StreamMap};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use super::{ClientAddr, HttpService, Shared, stats};
 use crate::http::body::{self, Body, PipeSender};
 use crate::http::date;
+use crate::http::upgrade::{OnUpgrade, Upgraded};
 
 /// Bytes read per system call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -107,10 +108,11 @@ impl Push {
     }
 }
 
-/// A response body: the service's, or a pushed response's.
+/// A response body: the service's, or ours (a pushed response's, a
+/// tunnel's).
 enum ResBody<S: HttpService> {
     Service(Pin<Box<S::ResBody>>),
-    Pushed(Pin<Box<Body>>),
+    Own(Pin<Box<Body>>),
 }
 
 type Frame = http_body::Frame<Bytes>;
@@ -122,7 +124,7 @@ impl<S: HttpService> ResBody<S> {
                 .as_mut()
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map(|f| f.map_data(Into::into)).map_err(Into::into))),
-            ResBody::Pushed(b) => b
+            ResBody::Own(b) => b
                 .as_mut()
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map_err(Into::into))),
@@ -132,7 +134,7 @@ impl<S: HttpService> ResBody<S> {
     fn is_end_stream(&self) -> bool {
         match self {
             ResBody::Service(b) => b.is_end_stream(),
-            ResBody::Pushed(b) => b.is_end_stream(),
+            ResBody::Own(b) => b.is_end_stream(),
         }
     }
 }
@@ -154,6 +156,18 @@ struct StreamTask<S: HttpService> {
     request_done: bool,
     delivered: u64,
     released: u64,
+    /// A CONNECT: the service may take the stream over (answering 2xx).
+    upgrade: Option<Tunnel>,
+    /// The stream is a tunnel and our side of it has ended; it is
+    /// forgotten when the client's side ends too.
+    sent_end: bool,
+}
+
+/// What a CONNECT's stream becomes if the service answers 2xx.
+struct Tunnel {
+    on_upgrade: oneshot::Sender<Upgraded>,
+    /// The client's data (the request body's pipe, kept from the service).
+    recv: Body,
 }
 
 /// Serves `io` as HTTP/2 until it ends: `prefix` holds bytes already read
@@ -308,6 +322,9 @@ where
                             if end_stream {
                                 tx.finish(None);
                                 s.request_done = true;
+                                if s.sent_end {
+                                    self.finish(stream);
+                                }
                             }
                         }
                         // Nobody reads it: give the window back at once.
@@ -321,6 +338,9 @@ where
                     {
                         tx.finish(Some(trailers));
                         s.request_done = true;
+                        if s.sent_end {
+                            self.finish(stream);
+                        }
                     }
                 }
                 Event::Reset { stream, .. } => {
@@ -347,7 +367,7 @@ where
     ) {
         self.last_activity = Instant::now();
         let method = head.method.clone();
-        let (body, request_body) = if end_stream {
+        let (mut body, request_body) = if end_stream {
             (Body::empty(), None)
         } else {
             let length = head
@@ -357,6 +377,17 @@ where
             let (tx, rx) = body::pipe(self.shared.config.body_buffer, length);
             (Body::pipe(rx), Some(tx))
         };
+        // A CONNECT (a tunnel, or an extended CONNECT such as WebSocket):
+        // its data is for whoever takes the stream over, not a body.
+        let mut on_upgrade = None;
+        let upgrade = (method == Method::CONNECT).then(|| {
+            let (tx, on) = OnUpgrade::pair();
+            on_upgrade = Some(on);
+            Tunnel {
+                on_upgrade: tx,
+                recv: std::mem::take(&mut body),
+            }
+        });
         let push = self.conn.peer_enables_push().then(|| Push {
             stream,
             authority: head.uri.authority().cloned(),
@@ -369,6 +400,9 @@ where
         }
         if let Some(push) = push {
             req.extensions_mut().insert(push);
+        }
+        if let Some(on) = on_upgrade {
+            req.extensions_mut().insert(on);
         }
         self.streams.insert(
             stream,
@@ -384,6 +418,8 @@ where
                 request_done: false,
                 delivered: 0,
                 released: 0,
+                upgrade,
+                sent_end: false,
             },
         );
         self.waiting.push_back((stream, req));
@@ -486,6 +522,24 @@ where
             let (mut head, body) = response.into_parts();
             if !head.headers.contains_key(DATE) {
                 head.headers.insert(DATE, date::now());
+            }
+            if let Some(tunnel) = s.upgrade.take()
+                && head.status.is_success()
+            {
+                // The stream is the service's now: its writes are our
+                // DATA, the client's DATA its reads.
+                head.headers.remove(CONTENT_LENGTH);
+                s.status = Some(head.status);
+                if self.conn.send_response(id, &head, false).is_err() {
+                    self.remove_stream(id);
+                    return true;
+                }
+                let (tx, rx) = body::pipe(self.shared.config.body_buffer, None);
+                s.body = Some(ResBody::Own(Box::pin(Body::pipe(rx))));
+                let _ = tunnel
+                    .on_upgrade
+                    .send(crate::http::upgrade::h2_stream(tunnel.recv, tx));
+                return true;
             }
             let bodiless = s.method == Method::HEAD
                 || head.status == StatusCode::NO_CONTENT
@@ -606,7 +660,7 @@ where
                     started: Instant::now(),
                     method: p.request.method,
                     future: None,
-                    body: Some(ResBody::Pushed(Box::pin(body))),
+                    body: Some(ResBody::Own(Box::pin(body))),
                     unsent: Bytes::new(),
                     body_done: false,
                     status: Some(head.status),
@@ -614,6 +668,8 @@ where
                     request_done: true,
                     delivered: 0,
                     released: 0,
+                    upgrade: None,
+                    sent_end: false,
                 },
             );
         }
@@ -623,6 +679,18 @@ where
     /// The response is complete: count it; a request body still coming is
     /// not wanted any more (RST_STREAM NO_ERROR, RFC 9113 §8.1).
     fn finish(&mut self, id: StreamId) {
+        if let Some(s) = self.streams.get_mut(&id)
+            && s.request_body.is_some()
+            && !s.request_done
+            && s.status.is_some_and(|st| st.is_success())
+            && s.method == Method::CONNECT
+        {
+            // A tunnel we half-closed: the client's side goes on.
+            s.sent_end = true;
+            s.body = None;
+            s.body_done = false;
+            return;
+        }
         let Some(s) = self.remove_stream(id) else {
             return;
         };
