@@ -3,6 +3,8 @@
 # live over a WebSocket (/ws/stats): the figures must update as requests
 # arrive. Chromium is driven through the DevTools protocol (python
 # websockets); a screenshot is saved (DASHBOARD_SCREENSHOT=FILE keeps it).
+# Then over TLS, where Chromium speaks HTTP/2 and opens the WebSocket as an
+# extended CONNECT stream (RFC 8441), which /metrics must show.
 source "$(dirname "$0")/lib/common.sh"
 
 apt_install chromium chromium
@@ -13,28 +15,30 @@ PYTHON=${PYTHON:-python3}
 T=$(tetsuo_bin)
 cd "$WORK" || exit 1
 
-start serve.log "$T" serve --listen 127.0.0.1:0
+start serve.log "$T" serve --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0
 HTTP=$(wait_for_line serve.log 'http://' | sed 's|.*http://||')
+HTTPS=$(wait_for_line serve.log 'https://' | sed 's|.*https://||')
 
 DEVTOOLS=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start chromium.log chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
     --user-data-dir="$WORK/profile" --remote-debugging-address=127.0.0.1 \
-    --remote-debugging-port="$DEVTOOLS" --window-size=1000,700 about:blank
+    --remote-debugging-port="$DEVTOOLS" --window-size=1000,700 --ignore-certificate-errors \
+    about:blank
 for _ in $(seq 100); do
     curl -s "http://127.0.0.1:$DEVTOOLS/json/version" >/dev/null && break
     sleep 0.1
 done
 
 cat >drive.py <<'EOF'
-import asyncio, base64, json, sys, urllib.request
+import asyncio, base64, json, ssl, sys, urllib.request
 from websockets.asyncio.client import connect
 
 devtools, page_url, shot = sys.argv[1], sys.argv[2], sys.argv[3]
-base = "http://" + page_url.split("/")[2]
+base = "/".join(page_url.split("/")[:3])
 
 def hit(n):
     for _ in range(n):
-        urllib.request.urlopen(base + "/hello").read()
+        urllib.request.urlopen(base + "/hello", context=ssl._create_unverified_context()).read()
 
 async def main():
     targets = json.load(urllib.request.urlopen("http://127.0.0.1:%s/json/list" % devtools))
@@ -75,6 +79,14 @@ check "figures keep updating (at least 3 pushes)" yes \
 check "requests made meanwhile show up" yes \
     "$([ "$(field "['second'][2]")" -ge "$(( $(field "['first'][2]") + 25 ))" ] 2>/dev/null && echo yes)"
 check "a screenshot was saved" yes "$([ -s "$SHOT" ] && file "$SHOT" | grep -q PNG && echo yes)"
+
+# Over TLS Chromium speaks HTTP/2 and opens the page's WebSocket as an
+# extended CONNECT stream on that connection (RFC 8441).
+out=$(timeout 60 "$PYTHON" drive.py "$DEVTOOLS" "https://$HTTPS/" "$WORK/dashboard-h2.png" 2>&1)
+echo "  $out"
+check "over https the page went live too" live "$(field "['second'][0]")"
+check "its WebSocket came over HTTP/2 (tetsuo_ws_upgrades_total{http=\"2\"})" yes \
+    "$(curl -s "http://$HTTP/metrics" | awk '/^tetsuo_ws_upgrades_total\{http="2"\}/ && $2 >= 1 {print "yes"}')"
 
 echo "$NAME: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

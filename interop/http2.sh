@@ -131,5 +131,42 @@ check "tetsuo get https:// (h2 offered by default) -> nghttpd" "HTTP/2 200" \
 check "tetsuo get --http2-prior-knowledge -> tetsuo serve: 3 MB echoed" same \
     "$(timeout 60 "$T" get --http2-prior-knowledge --data-file up.bin "http://$HTTP/echo" | cmp -s - up.bin && echo same)"
 
+# --- a flood, answered and counted ----------------------------------------------
+# 2000 PINGs in one burst, their answers never read: GOAWAY ENHANCE_YOUR_CALM,
+# the counter in /metrics, and the next client is served.
+cat >flood.py <<'PYEOF'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+frame = lambda kind, flags, stream, payload: struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(6, 0, 0, b"8 bytes!") * 2000)
+data = b""
+while True:
+    try:
+        chunk = s.recv(65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    data += chunk
+# Walk the frames for a GOAWAY; its code is the last 4 bytes but debug data.
+i = 0
+while i + 9 <= len(data):
+    length = int.from_bytes(data[i:i+3], "big")
+    if data[i+3] == 7:
+        print("GOAWAY", int.from_bytes(data[i+13:i+17], "big"))
+        break
+    i += 9 + length
+else:
+    print("no GOAWAY")
+PYEOF
+check "a PING flood gets GOAWAY ENHANCE_YOUR_CALM (11)" "GOAWAY 11" \
+    "$(timeout 20 "$PYTHON" flood.py "$HTTP")"
+check "/metrics counts it" yes \
+    "$(timeout 20 curl -s "http://$HTTP/metrics" \
+        | grep -q '^tetsuo_http2_connection_errors_total{code="ENHANCE_YOUR_CALM"' && echo yes)"
+check "the next client is served" "2 200" \
+    "$(timeout 20 curl -s --http2-prior-knowledge "http://$HTTP/hello" -o /dev/null -w '%{http_version} %{http_code}')"
+
 echo "$NAME: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

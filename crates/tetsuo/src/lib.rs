@@ -97,7 +97,7 @@ mod guides {
     #[cfg(feature = "http")]
     #[doc = include_str!("../../../docs/http-server.md")]
     struct HttpServer;
-    #[cfg(all(feature = "http", feature = "tls"))]
+    #[cfg(all(feature = "ws", feature = "tls"))]
     #[doc = include_str!("../../../docs/http2.md")]
     struct Http2;
     #[cfg(feature = "http")]

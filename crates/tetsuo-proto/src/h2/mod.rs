@@ -93,7 +93,14 @@ impl ErrorCode {
     /// HTTP/1.1 is required for this request.
     pub const HTTP_1_1_REQUIRED: ErrorCode = ErrorCode(0xd);
 
-    fn name(self) -> Option<&'static str> {
+    /// The code's name in RFC 9113 (`None` for a code it does not define).
+    ///
+    /// ```
+    /// use tetsuo_proto::h2::ErrorCode;
+    /// assert_eq!(ErrorCode::ENHANCE_YOUR_CALM.name(), Some("ENHANCE_YOUR_CALM"));
+    /// assert_eq!(ErrorCode(0x99).name(), None);
+    /// ```
+    pub fn name(self) -> Option<&'static str> {
         Some(match self.0 {
             0x0 => "NO_ERROR",
             0x1 => "PROTOCOL_ERROR",

@@ -122,6 +122,12 @@ pub fn upgrade(
             return Err(res);
         }
     };
+    let http = if handshake.accept.is_some() {
+        "1.1"
+    } else {
+        "2"
+    };
+    metrics::counter!("tetsuo_ws_upgrades_total", "http" => http).increment(1);
     let mut res = Response::new(Body::empty());
     if handshake.accept.is_some() {
         *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -208,7 +208,10 @@ pub(super) async fn serve<T, S>(
         last_activity: Instant::now(),
         write_stalled: None,
     };
-    if !prefix.is_empty() && driver.conn.handle_input(&prefix).is_err() {
+    if !prefix.is_empty()
+        && let Err(e) = driver.conn.handle_input(&prefix)
+    {
+        connection_error(e);
         driver.failed = true;
     }
     std::future::poll_fn(|cx| driver.poll(cx)).await;
@@ -770,7 +773,7 @@ where
                 }
                 self.last_activity = Instant::now();
                 if let Err(e) = self.conn.handle_input(bytes) {
-                    tracing::debug!(error = %e, "HTTP/2 connection error");
+                    connection_error(e);
                     self.failed = true;
                 }
                 Ok(true)
@@ -811,6 +814,18 @@ where
         }
         Timer::Quiet
     }
+}
+
+/// A connection error we answered with GOAWAY: logged and counted by code
+/// and reason (floods show as ENHANCE_YOUR_CALM).
+fn connection_error(e: h2::Error) {
+    tracing::debug!(error = %e, "HTTP/2 connection error");
+    metrics::counter!(
+        "tetsuo_http2_connection_errors_total",
+        "code" => e.code.name().unwrap_or("unknown"),
+        "reason" => e.reason
+    )
+    .increment(1);
 }
 
 enum Timer {
