@@ -1010,3 +1010,142 @@ fn trailers_over_the_limit_reset_a_stream_the_application_knows() {
     let events = raw.send(&headers_frame(1, &trailers, true)).unwrap();
     assert_eq!(resets(&events), [(1, ErrorCode::PROTOCOL_ERROR, false)]);
 }
+
+#[test]
+fn a_stream_depending_on_itself_is_reset_even_across_continuation() {
+    let mut raw = Raw::new(Config::default());
+    let block = raw.request_block("/self");
+    let (a, b) = block.split_at(block.len() / 2);
+    let mut w = Vec::new();
+    FrameHeader {
+        len: (5 + a.len()) as u32,
+        kind: kind::HEADERS,
+        flags: frame::flags::PRIORITY | frame::flags::END_STREAM,
+        stream: 1,
+    }
+    .encode(&mut w);
+    w.extend_from_slice(&1u32.to_be_bytes()); // depends on stream 1: itself
+    w.push(15);
+    w.extend_from_slice(a);
+    FrameHeader {
+        len: b.len() as u32,
+        kind: kind::CONTINUATION,
+        flags: frame::flags::END_HEADERS,
+        stream: 1,
+    }
+    .encode(&mut w);
+    w.extend_from_slice(b);
+    let events = raw.send(&w).unwrap();
+    assert!(requests(&events).is_empty());
+    assert!(
+        raw.sent()
+            .contains(&(kind::RST_STREAM, 1, Some(ErrorCode::PROTOCOL_ERROR)))
+    );
+    // The table stayed in step, and stream 1 counts as used.
+    let block = raw.request_block("/next");
+    let mut w = Vec::new();
+    frame::encode_headers(3, &block, true, 16_384, &mut w);
+    let events = raw.send(&w).unwrap();
+    assert_eq!(requests(&events)[0].1.uri.path(), "/next");
+}
+
+#[test]
+fn data_a_byte_at_a_time_does_not_pay_for_a_flood() {
+    let mut raw = Raw::new(Config::default());
+    let block = raw.request_block("/upload");
+    let mut w = Vec::new();
+    frame::encode_headers(1, &block, false, 16_384, &mut w);
+    raw.send(&w).unwrap();
+    let mut result = Ok(Vec::new());
+    for i in 0..1_100 {
+        let mut w = Vec::new();
+        let priority = Priority {
+            dependency: 0,
+            exclusive: false,
+            weight: 1,
+        };
+        frame::encode_priority(3 + 2 * i, priority, &mut w);
+        frame::encode_data(1, b"x", false, &mut w);
+        result = raw.send(&w);
+        let _ = raw.sent();
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result.unwrap_err().code, ErrorCode::ENHANCE_YOUR_CALM);
+}
+
+#[test]
+fn frames_on_streams_past_our_goaway_are_ignored() {
+    let mut raw = Raw::new(Config::default());
+    let block = raw.request_block("/first");
+    let mut w = Vec::new();
+    frame::encode_headers(1, &block, false, 16_384, &mut w);
+    raw.send(&w).unwrap();
+    raw.server.shutdown();
+    let _ = raw.sent();
+    // The drain PING answered: the final GOAWAY names stream 1.
+    let mut w = Vec::new();
+    frame::encode_ping(true, *b"tsdrain!", &mut w);
+    raw.send(&w).unwrap();
+    assert!(
+        raw.sent()
+            .contains(&(kind::GOAWAY, 0, Some(ErrorCode::NO_ERROR)))
+    );
+    // A stream opened too late, and plenty of data on it.
+    let block = raw.request_block("/late");
+    let mut w = Vec::new();
+    frame::encode_headers(3, &block, false, 16_384, &mut w);
+    for _ in 0..300 {
+        frame::encode_data(3, b"late data", false, &mut w);
+    }
+    let events = raw.send(&w).unwrap();
+    assert!(requests(&events).is_empty());
+    let sent = raw.sent();
+    assert!(
+        sent.iter()
+            .all(|f| f.0 != kind::RST_STREAM && f.0 != kind::GOAWAY),
+        "{sent:?}"
+    );
+    // Stream 1 is still served.
+    raw.server.send_response(1, &ok(), true).unwrap();
+    assert!(raw.sent().iter().any(|f| f.0 == kind::HEADERS && f.1 == 1));
+}
+
+#[test]
+fn a_drain_ping_never_answered_is_not_waited_for() {
+    let mut raw = Raw::new(Config::default());
+    let block = raw.request_block("/first");
+    let mut w = Vec::new();
+    frame::encode_headers(1, &block, true, 16_384, &mut w);
+    raw.send(&w).unwrap();
+    raw.server.shutdown();
+    assert!(raw.server.is_shutdown_pending());
+    let first = raw.sent();
+    assert!(first.contains(&(kind::GOAWAY, 0, Some(ErrorCode::NO_ERROR))));
+    // No PING answer: the driver gives up waiting.
+    raw.server.finish_shutdown();
+    assert!(!raw.server.is_shutdown_pending());
+    let mut out = Vec::new();
+    raw.server.poll_transmit(&mut out);
+    let last = u32::from_be_bytes(out[9..13].try_into().unwrap());
+    assert_eq!((out[3], last), (kind::GOAWAY, 1));
+    raw.server.send_response(1, &ok(), true).unwrap();
+    assert!(raw.server.is_closed());
+}
+
+#[test]
+fn no_window_update_of_zero_with_tiny_windows() {
+    let mut config = Config::default();
+    config.initial_window_size = 1;
+    let mut raw = Raw::new(config);
+    let block = raw.request_block("/upload");
+    let mut w = Vec::new();
+    frame::encode_headers(1, &block, false, 16_384, &mut w);
+    raw.send(&w).unwrap();
+    let _ = raw.sent();
+    raw.server.release_capacity(1, 0);
+    assert!(raw.sent().iter().all(|f| f.0 != kind::WINDOW_UPDATE));
+    raw.server.release_capacity(1, 1);
+    assert!(raw.sent().contains(&(kind::WINDOW_UPDATE, 1, None)));
+}

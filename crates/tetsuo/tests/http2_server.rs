@@ -503,3 +503,44 @@ async fn many_small_bodies_on_one_connection_keep_its_window_open() {
         .await
         .expect("the connection did not stall");
 }
+
+#[tokio::test]
+async fn a_drain_is_not_held_up_by_a_client_that_never_answers_its_ping() {
+    use tetsuo_proto::h2::frame;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, handle) = start().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut wire = frame::PREFACE.to_vec();
+    frame::encode_settings(&Default::default(), &mut wire);
+    frame::encode_settings_ack(&mut wire);
+    let mut encoder = tetsuo_proto::hpack::Encoder::new();
+    let block = request_block(&mut encoder, &[]);
+    frame::encode_headers(1, &block, true, 16_384, &mut wire);
+    s.write_all(&wire).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    let drain = tokio::spawn(async move { handle.shutdown(Duration::from_secs(20)).await });
+    // Read (never answering the PING) until the server closes.
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut goaways = Vec::new();
+    let mut at = 0;
+    while let Some(h) = frame::FrameHeader::parse(&got[at..]) {
+        let payload = &got[at + 9..at + 9 + h.len as usize];
+        if h.kind == frame::kind::GOAWAY {
+            goaways.push(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+        }
+        at += 9 + h.len as usize;
+    }
+    // 2^31-1 first; a second later, the last stream served.
+    assert_eq!(goaways, [(1 << 31) - 1, 1]);
+    assert_eq!(drain.await.unwrap().forced, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -291,6 +291,9 @@ struct PendingBlock {
     promised: Option<StreamId>,
     block: BytesMut,
     continuations: u32,
+    /// The HEADERS made its stream depend on itself (RFC 9113 §5.3.1):
+    /// decoded for the table's sake, then the stream is reset.
+    self_dependent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -807,7 +810,8 @@ impl Connection {
     pub fn release_capacity(&mut self, stream: StreamId, n: usize) {
         let n = n.min(MAX_WINDOW as usize) as u32;
         self.unreleased = self.unreleased.saturating_add(n);
-        if self.unreleased >= self.config.connection_window_size / 2 {
+        // Never an update of 0 (a protocol error), whatever the sizes.
+        if self.unreleased > 0 && self.unreleased >= self.config.connection_window_size / 2 {
             frame::encode_window_update(0, self.unreleased, &mut self.transmit);
             self.recv_window += i64::from(self.unreleased);
             self.unreleased = 0;
@@ -817,7 +821,7 @@ impl Connection {
             && s.recv != Recv::Closed
         {
             s.unreleased = s.unreleased.saturating_add(n);
-            if s.unreleased >= half {
+            if s.unreleased > 0 && s.unreleased >= half {
                 frame::encode_window_update(stream, s.unreleased, &mut self.transmit);
                 s.recv_window += i64::from(s.unreleased);
                 s.unreleased = 0;
@@ -841,6 +845,25 @@ impl Connection {
         self.goaway_sent = Some(MAX_WINDOW);
         frame::encode_ping(false, DRAIN_PING, &mut self.transmit);
         self.drain_ping_sent = true;
+    }
+
+    /// True while a [`shutdown`](Self::shutdown) waits for its PING's
+    /// answer.
+    pub fn is_shutdown_pending(&self) -> bool {
+        self.drain_ping_sent
+    }
+
+    /// The second step of [`shutdown`](Self::shutdown) without waiting for
+    /// the PING's answer (a peer that never answers): the final GOAWAY names
+    /// the last stream the peer opened so far. Does nothing unless a
+    /// shutdown is waiting for its PING.
+    pub fn finish_shutdown(&mut self) {
+        if !self.drain_ping_sent || self.state == State::Failed {
+            return;
+        }
+        self.drain_ping_sent = false;
+        self.goaway_sent = Some(self.last_peer);
+        frame::encode_goaway(self.last_peer, ErrorCode::NO_ERROR, b"", &mut self.transmit);
     }
 
     /// Ends the connection at once with GOAWAY `code` (streams still open
@@ -1041,9 +1064,10 @@ impl Connection {
         if end_stream {
             s.recv = Recv::Closed;
         }
-        if !data.is_empty() {
-            self.idle_frames = self.idle_frames.saturating_sub(16);
-        }
+        // Data pays back idle frames by its size: a byte at a time cannot
+        // buy a flood of free frames.
+        let payback = (data.len() / 64).min(16) as u32;
+        self.idle_frames = self.idle_frames.saturating_sub(payback);
         if padding > 0 {
             self.release_capacity(stream, padding);
         }
@@ -1061,37 +1085,24 @@ impl Connection {
     /// A frame (other than PRIORITY) on a stream that is closed: ignored if
     /// we reset it (it was in flight), else a stream error.
     fn closed_stream_frame(&mut self, stream: StreamId) -> Result<(), Error> {
-        if self.recently_reset.contains(&stream) {
+        // Streams the peer opened past our final GOAWAY are ignored, and so
+        // is what follows on them (RFC 9113 §6.8).
+        let past_goaway =
+            self.peer_initiated(stream) && self.goaway_sent.is_some_and(|last| stream > last);
+        if past_goaway || self.recently_reset.contains(&stream) {
             return Ok(());
         }
         self.local_error_reset(stream, ErrorCode::STREAM_CLOSED)
     }
 
     fn headers(&mut self, h: Headers) -> Result<(), Error> {
-        if h.priority.is_some_and(|p| p.dependency == h.stream) {
-            // Decode anyway (the table must stay in step), then reset.
-            self.pending_block = Some(PendingBlock {
-                stream: h.stream,
-                end_stream: h.end_stream,
-                promised: None,
-                block: BytesMut::from(&h.fragment[..]),
-                continuations: 0,
-            });
-            if h.end_headers {
-                let block = self.pending_block.take().expect("just set").block.freeze();
-                let mut fields = std::mem::take(&mut self.fields);
-                self.decode(&block, &mut fields)?;
-                self.fields = fields;
-                return self.local_error_reset(h.stream, ErrorCode::PROTOCOL_ERROR);
-            }
-            return Ok(());
-        }
         self.pending_block = Some(PendingBlock {
             stream: h.stream,
             end_stream: h.end_stream,
             promised: None,
             block: BytesMut::from(&h.fragment[..]),
             continuations: 0,
+            self_dependent: h.priority.is_some_and(|p| p.dependency == h.stream),
         });
         if h.end_headers {
             return self.block_done();
@@ -1139,6 +1150,13 @@ impl Connection {
         let mut list = std::mem::take(&mut self.fields);
         let result = match self.decode(&block, &mut list) {
             Err(e) => Err(e),
+            Ok(_) if pending.self_dependent => {
+                if self.peer_initiated(pending.stream) && self.is_idle(pending.stream) {
+                    // The stream was opened, if only to be reset.
+                    self.last_peer = pending.stream;
+                }
+                self.local_error_reset(pending.stream, ErrorCode::PROTOCOL_ERROR)
+            }
             Ok(whole) => {
                 let fields = whole.then_some(&mut list);
                 let stream = pending.stream;
@@ -1360,6 +1378,7 @@ impl Connection {
             promised: Some(promised),
             block: BytesMut::from(&fragment[..]),
             continuations: 0,
+            self_dependent: false,
         });
         if end_headers {
             return self.block_done();
@@ -1496,9 +1515,7 @@ impl Connection {
         if ack {
             if payload == DRAIN_PING && self.drain_ping_sent {
                 // The peer saw our first GOAWAY: name the last stream.
-                self.drain_ping_sent = false;
-                self.goaway_sent = Some(self.last_peer);
-                frame::encode_goaway(self.last_peer, ErrorCode::NO_ERROR, b"", &mut self.transmit);
+                self.finish_shutdown();
                 return Ok(());
             }
             self.events.push_back(Event::Pong(payload));

@@ -36,6 +36,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Frames waiting to be written past which response bodies are not polled
 /// and the socket not read.
 const HIGH_WATER: usize = 256 * 1024;
+/// How long a graceful shutdown waits for the client to answer its PING
+/// before sending the final GOAWAY.
+const DRAIN_PING_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The HTTP/2 settings a server connection advertises.
 fn config(shared: &Shared) -> h2::Config {
@@ -199,7 +202,7 @@ pub(super) async fn serve<T, S>(
         write_buf: Vec::new(),
         written: 0,
         read_eof: false,
-        draining: false,
+        draining_since: None,
         drain_entry: None,
         failed: false,
         timer: Box::pin(tokio::time::sleep(
@@ -242,7 +245,8 @@ struct Driver<T, S: HttpService> {
     write_buf: Vec<u8>,
     written: usize,
     read_eof: bool,
-    draining: bool,
+    /// When the graceful shutdown began.
+    draining_since: Option<Instant>,
     drain_entry: Option<u64>,
     /// A connection error was sent: write it, then close.
     failed: bool,
@@ -265,8 +269,8 @@ where
             if self.shared.stopped.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
-            if !self.draining && self.shared.draining.load(Ordering::Acquire) {
-                self.draining = true;
+            if self.draining_since.is_none() && self.shared.draining.load(Ordering::Acquire) {
+                self.draining_since = Some(Instant::now());
                 self.conn.shutdown();
                 progress = true;
             }
@@ -781,9 +785,16 @@ where
         }
     }
 
-    /// The idle timeout (no stream open) and the write timeout.
+    /// The idle timeout (no stream open), the write timeout, and the
+    /// wait for the drain PING's answer.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Timer {
         let config = &self.shared.config;
+        // A client that does not answer the drain PING gets the final
+        // GOAWAY anyway after a second.
+        let drain = self
+            .draining_since
+            .filter(|_| self.conn.is_shutdown_pending())
+            .map(|since| since + DRAIN_PING_WAIT);
         let idle = config
             .idle_timeout
             .filter(|_| self.streams.is_empty() && self.conn.open_streams() == 0)
@@ -792,7 +803,7 @@ where
             .write_stalled
             .zip(config.write_timeout)
             .map(|(since, t)| since + t);
-        let Some(deadline) = [idle, write].into_iter().flatten().min() else {
+        let Some(deadline) = [idle, write, drain].into_iter().flatten().min() else {
             return Timer::Quiet;
         };
         if self.timer.deadline() != deadline {
@@ -805,6 +816,10 @@ where
         if write.is_some_and(|d| d <= now) {
             tracing::debug!("write timeout");
             return Timer::Abort;
+        }
+        if drain.is_some_and(|d| d <= now) {
+            self.conn.finish_shutdown();
+            return Timer::Fired;
         }
         if idle.is_some_and(|d| d <= now) {
             tracing::debug!("idle timeout");
