@@ -283,7 +283,12 @@ fn extended_connect_for_websocket_over_http2() {
         "websocket"
     );
     assert_eq!(req.uri.path(), "/chat");
-    server.send_response(stream, &ok(), false).unwrap();
+    // A length on a 2xx to CONNECT means nothing (RFC 9110 §9.3.6).
+    let mut answer = ok();
+    answer
+        .headers
+        .insert("content-length", HeaderValue::from_static("0"));
+    server.send_response(stream, &answer, false).unwrap();
     server.send_data(stream, b"\x81\x02hi", false).unwrap();
     client.send_data(id, b"\x81\x82....", false).unwrap();
     let (ce, se) = pump(&mut client, &mut server);

@@ -288,3 +288,41 @@ async fn concurrent_first_requests_share_one_connection() {
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn requests_refused_by_a_goaway_go_again_on_a_new_connection() {
+    // The first connection goes away before processing anything (GOAWAY
+    // with last stream 0); the next ones serve.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::spawn(async move {
+                    let mut conn = h2::server::Builder::new()
+                        .handshake::<_, Bytes>(tcp)
+                        .await
+                        .unwrap();
+                    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                    while let Some(Ok(_)) = conn.accept().await {}
+                });
+            } else {
+                tokio::spawn(h2_serve(tcp, 100));
+            }
+        }
+    });
+    let client = h2c_client();
+    // A POST too: a request the server never processed may be sent again
+    // whatever its method (RFC 9113 §8.7).
+    let res = client
+        .post(format!("http://{addr}/echo"))
+        .body("sent twice, processed once")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "sent twice, processed once");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}

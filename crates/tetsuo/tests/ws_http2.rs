@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -133,6 +134,11 @@ async fn start_tetsuo(tls: Option<tetsuo::tls::TlsAcceptor>) -> SocketAddr {
         if req.method() == Method::CONNECT
             && req.extensions().get::<tetsuo::http::Protocol>().is_none()
         {
+            if req.headers().contains_key("x-refuse") {
+                let mut res = Response::new(Body::from("no tunnel for you"));
+                *res.status_mut() = StatusCode::FORBIDDEN;
+                return Ok(res);
+            }
             let on = upgrade::on(&mut req);
             tokio::spawn(async move {
                 let Ok(mut io) = on.await else { return };
@@ -202,10 +208,14 @@ async fn h2_crate_client_with_tungstenite_to_tetsuo_server() {
         let _ = conn.await;
     });
     // The server's SETTINGS must arrive before an extended CONNECT.
-    while !client.is_extended_connect_protocol_enabled() {
-        client = client.ready().await.unwrap();
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !client.is_extended_connect_protocol_enabled() {
+            client = client.clone().ready().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the server enables extended CONNECT");
     // Two WebSockets on the one connection, at once.
     let mut sockets = Vec::new();
     for path in ["/a", "/b"] {
@@ -258,12 +268,15 @@ async fn h2_crate_client_with_tungstenite_to_tetsuo_server() {
 
 /// The `h2` crate's server, extended CONNECT enabled or not; tungstenite
 /// echoes on each WebSocket stream.
-async fn h2_ws_server(enable: bool) -> SocketAddr {
+async fn h2_ws_server(enable: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut builder = h2::server::Builder::new();
                 if enable {
@@ -302,12 +315,12 @@ async fn h2_ws_server(enable: bool) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, accepted)
 }
 
 #[tokio::test]
 async fn tetsuo_client_to_h2_crate_server_with_tungstenite() {
-    let addr = h2_ws_server(true).await;
+    let (addr, accepted) = h2_ws_server(true).await;
     let ws = ClientBuilder::new().http2(h2c_client());
     let (mut a, _) = ws.connect(&format!("ws://{addr}/a")).await.unwrap();
     let (mut b, info) = ws.connect(&format!("ws://{addr}/b")).await.unwrap();
@@ -327,11 +340,12 @@ async fn tetsuo_client_to_h2_crate_server_with_tungstenite() {
     assert_eq!(b.recv().await.unwrap().unwrap(), Message::Binary(big));
     a.close(tetsuo::ws::CloseCode::NORMAL, "bye").await.unwrap();
     b.close(tetsuo::ws::CloseCode::NORMAL, "bye").await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "both on one connection");
 }
 
 #[tokio::test]
 async fn a_server_without_extended_connect_is_refused_clearly() {
-    let addr = h2_ws_server(false).await;
+    let (addr, _) = h2_ws_server(false).await;
     let ws = ClientBuilder::new().http2(h2c_client());
     let err = ws.connect(&format!("ws://{addr}/")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
@@ -414,4 +428,19 @@ async fn a_connect_tunnel_on_an_http2_stream() {
     let (_, n) = tokio::join!(write, read);
     assert_eq!(n.unwrap(), data.len());
     assert_eq!(back, data);
+}
+
+#[tokio::test]
+async fn a_refused_connect_answer_has_its_body() {
+    let addr = start_tetsuo(None).await;
+    let client = h2c_client();
+    let req = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("http://{addr}/"))
+        .header("x-refuse", "1")
+        .body(Body::empty())
+        .unwrap();
+    let res = client.execute(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(res.text().await.unwrap(), "no tunnel for you");
 }

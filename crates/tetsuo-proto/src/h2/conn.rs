@@ -274,6 +274,8 @@ struct Stream {
     remote: bool,
     /// Our request was HEAD: its response has no body.
     head_request: bool,
+    /// Our request was CONNECT: a 2xx answer's length means nothing.
+    connect_request: bool,
 }
 
 impl Stream {
@@ -582,6 +584,7 @@ impl Connection {
                 received: 0,
                 remote,
                 head_request: false,
+                connect_request: false,
             },
         );
         if remote {
@@ -619,6 +622,7 @@ impl Connection {
         s.head_sent = true;
         s.send_closed = end_stream;
         s.head_request = head.method == http::Method::HEAD;
+        s.connect_request = head.method == http::Method::CONNECT;
         Ok(id)
     }
 
@@ -1264,6 +1268,14 @@ impl Connection {
                         || head.status == http::StatusCode::NO_CONTENT
                         || head.status == http::StatusCode::NOT_MODIFIED;
                     self.body_begins(stream, end_stream, &head.headers, bodiless);
+                    // A 2xx to CONNECT opens a tunnel: a Content-Length
+                    // in it is ignored (RFC 9110 §9.3.6).
+                    if head.status.is_success()
+                        && let Some(s) = self.streams.get_mut(&stream)
+                        && s.connect_request
+                    {
+                        s.content_length = None;
+                    }
                 }
                 self.idle_frames = self.idle_frames.saturating_sub(16);
                 self.events.push_back(Event::Response {

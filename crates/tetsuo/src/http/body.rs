@@ -366,6 +366,16 @@ impl PipeSender {
         if p.receiver_gone { 0 } else { p.queued }
     }
 
+    /// Whether the receiver was dropped; until it is, the driver is woken
+    /// when it is.
+    pub(crate) fn poll_abandoned(&self, cx: &mut Context<'_>) -> bool {
+        let mut p = lock(&self.shared);
+        if !p.receiver_gone {
+            p.sender_waker = Some(cx.waker().clone());
+        }
+        p.receiver_gone
+    }
+
     /// Whether the receiver was dropped.
     pub(crate) fn is_abandoned(&self) -> bool {
         lock(&self.shared).receiver_gone

@@ -170,6 +170,16 @@ impl AsyncRead for H2Stream {
     }
 }
 
+impl Drop for H2Stream {
+    /// Ends our side of the stream, as dropping a socket closes it (not a
+    /// reset).
+    fn drop(&mut self) {
+        if let Some(send) = self.send.take() {
+            send.finish(None);
+        }
+    }
+}
+
 impl AsyncWrite for H2Stream {
     fn poll_write(
         self: Pin<&mut Self>,

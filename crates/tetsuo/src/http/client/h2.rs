@@ -42,6 +42,8 @@ struct Job {
     respond: oneshot::Sender<Answer>,
     /// The request's place on the connection, held until its stream ends.
     guard: Guard,
+    /// The server refused it once already on this connection.
+    resent: bool,
 }
 
 /// A place taken among the server's concurrent streams; given back when
@@ -186,9 +188,11 @@ impl Slot {
             body,
             respond,
             guard: self.guard,
+            resent: false,
         };
         if self.conn.tx.send(job).is_err() {
-            return Err(closed("the HTTP/2 connection ended"));
+            // Never sent: another connection may take it.
+            return Err(refused());
         }
         answer
             .await
@@ -220,6 +224,8 @@ struct StreamTask {
     head: http::request::Parts,
     /// Some of the body was taken: the request cannot be sent again.
     body_started: bool,
+    /// The request was refused once already.
+    resent: bool,
     /// The caller waiting for the response head.
     respond: Option<oneshot::Sender<Answer>>,
     /// The request body still to send, and data taken from it not yet
@@ -260,16 +266,18 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
         std::future::poll_fn(|cx| self.poll(cx)).await;
         self.state.closed.store(true, Ordering::Release);
         self.state.settle();
+        // Requests never sent may go on another connection.
+        self.rx.close();
+        while let Ok(job) = self.rx.try_recv() {
+            self.queued.push_back(job);
+        }
+        for job in self.queued.drain(..) {
+            let _ = job.respond.send(Err(refused()));
+        }
         let why = self
             .failed
             .clone()
             .unwrap_or_else(|| "the HTTP/2 connection ended".to_owned());
-        for job in self.queued.drain(..) {
-            let _ = job
-                .respond
-                .send(Err(Error::new(ErrorKind::Closed, "send an HTTP/2 request")
-                    .with_detail(why.clone())));
-        }
         for (_, s) in self.streams.drain() {
             let error =
                 Error::new(ErrorKind::Closed, "read an HTTP/2 response").with_detail(why.clone());
@@ -338,6 +346,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
         }
         if self.conn.no_new_streams() {
             // Refused unsent: the caller may try another connection.
+            self.state.closed.store(true, Ordering::Release);
             for job in self.queued.drain(..) {
                 let _ = job.respond.send(Err(refused()));
             }
@@ -375,6 +384,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                         StreamTask {
                             head: job.head,
                             body_started: false,
+                            resent: job.resent,
                             respond: Some(job.respond),
                             body: (!end).then(|| Box::pin(job.body)),
                             unsent: Bytes::new(),
@@ -472,14 +482,20 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                         && !s.body_started
                     {
                         // Not processed: sent again once a stream is free
-                        // (here, or on another connection if this one
-                        // takes no more).
+                        // (once here; then, or if this connection takes
+                        // no more, the caller may try another).
                         let s = self.remove_stream(stream).expect("just seen");
+                        let respond = s.respond.expect("checked");
+                        if s.resent {
+                            let _ = respond.send(Err(refused()));
+                            continue;
+                        }
                         let job = Job {
                             head: s.head,
                             body: s.body.map_or_else(Body::empty, |b| *Pin::into_inner(b)),
-                            respond: s.respond.expect("checked"),
+                            respond,
                             guard: s._guard,
+                            resent: true,
                         };
                         self.queued.push_front(job);
                         continue;
@@ -493,6 +509,13 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                         let error = Error::new(kind, "read an HTTP/2 response")
                             .with_detail(format!("the stream was reset ({code})"));
                         if let Some(tx) = s.respond {
+                            // Refused: not processed, whatever of the body
+                            // went; the caller may send it again.
+                            let error = if code == ErrorCode::REFUSED_STREAM {
+                                refused()
+                            } else {
+                                error
+                            };
                             let _ = tx.send(Err(error));
                         } else if let Some(pipe) = s.response
                             && !s.response_done

@@ -448,7 +448,7 @@ impl Client {
             mut method,
             mut uri,
             mut headers,
-            extensions,
+            mut extensions,
         } = head;
         let deadline = timeout.map(|t| Instant::now() + t);
         for (name, value) in &self.inner.default_headers {
@@ -497,6 +497,8 @@ impl Client {
                 if method != Method::HEAD {
                     method = Method::GET;
                 }
+                // Not an extended CONNECT any more.
+                extensions.remove::<Protocol>();
                 for name in [
                     "content-length",
                     "content-type",
@@ -625,7 +627,11 @@ impl Client {
                     .send_h2(slot, true, method, uri, headers, extensions, body, deadline)
                     .await;
             }
-            connecting = Some(guard);
+            // The connection made meanwhile turned out HTTP/1.1: no
+            // reason to connect one at a time.
+            if !lock(&self.inner.h1_origins).contains(&key) {
+                connecting = Some(guard);
+            }
         }
         let retry_body = idempotent(method).then(|| body.try_clone()).flatten();
         let mut body = Some(body);
@@ -816,9 +822,16 @@ impl Client {
         };
         let mut response = http::Response::from_parts(parts, body);
         response.extensions_mut().insert(info);
-        if let Some(send) = tunnel
-            && response.status().is_success()
-        {
+        if let Some(send) = tunnel {
+            if !response.status().is_success() {
+                // No tunnel: our side of the stream ends, and the refusal's
+                // body is read as any other.
+                send.finish(None);
+                return Ok(Response {
+                    inner: response,
+                    url: uri.clone(),
+                });
+            }
             let recv = std::mem::take(response.body_mut());
             let (tx, on_upgrade) = crate::http::upgrade::OnUpgrade::pair();
             let _ = tx.send(crate::http::upgrade::h2_stream(recv, send));

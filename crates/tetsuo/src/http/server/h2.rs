@@ -493,6 +493,20 @@ where
         let Some(s) = self.streams.get_mut(&id) else {
             return false;
         };
+        // A tunnel we ended whose reader is gone: nothing is left to do.
+        if s.sent_end
+            && s.request_body
+                .as_ref()
+                .is_some_and(|tx| tx.poll_abandoned(cx))
+        {
+            self.conn.reset(id, ErrorCode::NO_ERROR);
+            if let Some(s) = self.remove_stream(id)
+                && let Some(status) = s.status
+            {
+                stats::request_done(status, Some(s.started.elapsed()));
+            }
+            return true;
+        }
         // Give back to flow control what the application took of the
         // request body.
         if let Some(tx) = &s.request_body {
