@@ -210,6 +210,7 @@ pub(super) async fn serve<T, S>(
         )),
         last_activity: Instant::now(),
         write_stalled: None,
+        now: Instant::now(),
     };
     if !prefix.is_empty()
         && let Err(e) = driver.conn.handle_input(&prefix)
@@ -253,6 +254,8 @@ struct Driver<T, S: HttpService> {
     timer: Pin<Box<Sleep>>,
     last_activity: Instant,
     write_stalled: Option<Instant>,
+    /// The time at the start of this polling round.
+    now: Instant,
 }
 
 impl<T, S> Driver<T, S>
@@ -262,6 +265,8 @@ where
 {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
+            // One clock read per round, for every request it handles.
+            self.now = Instant::now();
             let mut progress = false;
             if self.drain_entry.is_none() {
                 self.drain_entry = Some(self.shared.register_drain_waker(cx.waker()));
@@ -372,7 +377,7 @@ where
         end_stream: bool,
         cx: &mut Context<'_>,
     ) {
-        self.last_activity = Instant::now();
+        self.last_activity = self.now;
         let method = head.method.clone();
         let (mut body, request_body) = if end_stream {
             (Body::empty(), None)
@@ -414,7 +419,7 @@ where
         self.streams.insert(
             stream,
             StreamTask {
-                started: Instant::now(),
+                started: self.now,
                 method,
                 future: None,
                 body: None,
@@ -429,8 +434,16 @@ where
                 sent_end: false,
             },
         );
+        // Straight to a ready service when nobody waits before it (the
+        // request is not moved through the queue).
+        if self.waiting.is_empty() {
+            match self.service.poll_ready(cx) {
+                Poll::Pending => {}
+                Poll::Ready(Err(e)) => return self.not_ready(stream, e.into()),
+                Poll::Ready(Ok(())) => return self.call(stream, req),
+            }
+        }
         self.waiting.push_back((stream, req));
-        self.poll_waiting(cx);
     }
 
     /// Hands waiting requests to the service as it becomes ready.
@@ -441,28 +454,36 @@ where
             match self.service.poll_ready(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Err(e)) => {
-                    let e: super::BoxError = e.into();
-                    tracing::warn!(error = %e, "service not ready");
                     self.waiting.pop_front();
-                    self.answer(stream, StatusCode::SERVICE_UNAVAILABLE);
+                    self.not_ready(stream, e.into());
                 }
                 Poll::Ready(Ok(())) => {
                     let (_, req) = self.waiting.pop_front().expect("just seen");
-                    let span = tracing::debug_span!(
-                        "http.request",
-                        method = %req.method(),
-                        target = %req.uri(),
-                        stream
-                    );
-                    let fut = self.service.call(req).instrument(span);
-                    if let Some(s) = self.streams.get_mut(&stream) {
-                        s.future = Some(Box::pin(fut));
-                    }
+                    self.call(stream, req);
                 }
             }
             progress = true;
         }
         progress
+    }
+
+    /// The service (ready) takes the request.
+    fn call(&mut self, stream: StreamId, req: Request<Body>) {
+        let span = tracing::debug_span!(
+            "http.request",
+            method = %req.method(),
+            target = %req.uri(),
+            stream
+        );
+        let fut = self.service.call(req).instrument(span);
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.future = Some(Box::pin(fut));
+        }
+    }
+
+    fn not_ready(&mut self, stream: StreamId, e: super::BoxError) {
+        tracing::warn!(error = %e, "service not ready");
+        self.answer(stream, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     /// A bare status for a request the service could not take.
@@ -472,7 +493,7 @@ where
         head.headers.insert(DATE, date::now());
         let _ = self.conn.send_response(stream, &head, true);
         if let Some(s) = self.remove_stream(stream) {
-            stats::request_done(status, Some(s.started.elapsed()));
+            stats::request_done(status, Some(self.now.saturating_duration_since(s.started)));
         }
     }
 
@@ -503,7 +524,7 @@ where
             if let Some(s) = self.remove_stream(id)
                 && let Some(status) = s.status
             {
-                stats::request_done(status, Some(s.started.elapsed()));
+                stats::request_done(status, Some(self.now.saturating_duration_since(s.started)));
             }
             return true;
         }
@@ -716,12 +737,12 @@ where
             return;
         };
         if let Some(status) = s.status {
-            stats::request_done(status, Some(s.started.elapsed()));
+            stats::request_done(status, Some(self.now.saturating_duration_since(s.started)));
         }
         if s.request_body.is_some() && !s.request_done {
             self.conn.reset(id, ErrorCode::NO_ERROR);
         }
-        self.last_activity = Instant::now();
+        self.last_activity = self.now;
     }
 
     /// Forgets a stream; the request data still unread in its pipe is given
@@ -789,7 +810,7 @@ where
                     self.waiting.clear();
                     return Ok(true);
                 }
-                self.last_activity = Instant::now();
+                self.last_activity = self.now;
                 if let Err(e) = self.conn.handle_input(bytes) {
                     connection_error(e);
                     self.failed = true;
