@@ -54,6 +54,11 @@ where
             let Ok(mut send) = respond.send_response(Response::new(()), false) else {
                 return;
             };
+            if path == "/stall" {
+                // The head, a first piece, then silence.
+                let _ = send.send_data(Bytes::from_static(b"first"), false);
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
             let mut rest = reply;
             while !rest.is_empty() {
                 send.reserve_capacity(rest.len());
@@ -325,4 +330,34 @@ async fn requests_refused_by_a_goaway_go_again_on_a_new_connection() {
         .unwrap();
     assert_eq!(res.text().await.unwrap(), "sent twice, processed once");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_read_timeout_and_the_deadline_cover_http2_bodies() {
+    let (addr, _) = h2c_server(100).await;
+    let client = Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .read_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("http://{addr}/stall"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = res.into_http().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"first");
+    let err = body.frame().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), tetsuo::ErrorKind::Timeout, "{err}");
+    // The request's deadline covers the body too.
+    let res = h2c_client()
+        .get(format!("http://{addr}/stall"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await
+        .unwrap();
+    let err = res.bytes().await.unwrap_err();
+    assert_eq!(err.kind(), tetsuo::ErrorKind::Timeout, "{err}");
 }

@@ -841,6 +841,13 @@ impl Client {
                 url: uri.clone(),
             });
         }
+        if (deadline.is_some() || self.inner.read_timeout.is_some())
+            && !http_body::Body::is_end_stream(response.body())
+        {
+            let body = std::mem::take(response.body_mut());
+            *response.body_mut() =
+                Body::wrap(h2::TimedBody::new(body, deadline, self.inner.read_timeout));
+        }
         #[cfg(feature = "decompression")]
         if self.inner.decompress && *method != Method::HEAD {
             let body = std::mem::take(response.body_mut());
