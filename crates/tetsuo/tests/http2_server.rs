@@ -544,3 +544,28 @@ async fn a_drain_is_not_held_up_by_a_client_that_never_answers_its_ping() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_stream_whose_body_stalls_is_reset_and_the_connection_serves_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder()
+        .body_read_timeout(Some(Duration::from_millis(300)))
+        .build();
+    tokio::spawn(async move { server.serve_tcp(listener, service_fn(app)).await });
+    let mut client = h2c(addr).await;
+    let req = Request::post("http://localhost/count").body(()).unwrap();
+    let (response, mut send) = client.send_request(req, false).unwrap();
+    send.send_data(Bytes::from_static(b"a start"), false)
+        .unwrap();
+    // ... and nothing more: the stream is reset within the timeout.
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .expect("the server gave up on the stream");
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The connection itself is fine.
+    let (status, body, _) = exchange(&mut client, get("/hello"), b"", None).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"Hello, World!"[..]));
+}

@@ -356,6 +356,11 @@ impl PipeSender {
         }
     }
 
+    /// Whether the application has asked for the body yet.
+    pub(crate) fn is_wanted(&self) -> bool {
+        lock(&self.shared).polled
+    }
+
     /// Data bytes queued and not yet taken by the application; while some
     /// are, the driver is woken when the application takes them.
     pub(crate) fn poll_queued(&self, cx: &mut Context<'_>) -> usize {

@@ -159,6 +159,8 @@ struct StreamTask<S: HttpService> {
     request_done: bool,
     delivered: u64,
     released: u64,
+    /// When the client last sent request data (or the head).
+    last_data: Instant,
     /// A CONNECT: the service may take the stream over (answering 2xx).
     upgrade: Option<Tunnel>,
     /// The stream is a tunnel and our side of it has ended; it is
@@ -329,6 +331,7 @@ where
                     match self.streams.get_mut(&stream) {
                         Some(s) if s.request_body.is_some() && !s.request_done => {
                             s.delivered += n as u64;
+                            s.last_data = self.now;
                             let tx = s.request_body.as_ref().expect("checked");
                             tx.send_data(data);
                             if end_stream {
@@ -430,6 +433,7 @@ where
                 request_done: false,
                 delivered: 0,
                 released: 0,
+                last_data: self.now,
                 upgrade,
                 sent_end: false,
             },
@@ -531,6 +535,11 @@ where
         // Give back to flow control what the application took of the
         // request body.
         if let Some(tx) = &s.request_body {
+            if !s.request_done {
+                // Woken when the service first asks for the body: its
+                // read timeout starts then.
+                let _ = tx.poll_wanted(cx);
+            }
             let queued = tx.poll_queued(cx) as u64;
             let consumed = s.delivered - queued;
             if consumed > s.released {
@@ -710,6 +719,7 @@ where
                     request_done: true,
                     delivered: 0,
                     released: 0,
+                    last_data: self.now,
                     upgrade: None,
                     sent_end: false,
                 },
@@ -838,7 +848,16 @@ where
             .write_stalled
             .zip(config.write_timeout)
             .map(|(since, t)| since + t);
-        let Some(deadline) = [idle, write, drain].into_iter().flatten().min() else {
+        // A request body the service waits for and the client does not
+        // send (tunnels excepted: they may be quiet for long).
+        let body = config.body_read_timeout.and_then(|t| {
+            self.streams
+                .values()
+                .filter(|s| awaits_body(s))
+                .map(|s| s.last_data + t)
+                .min()
+        });
+        let Some(deadline) = [idle, write, drain, body].into_iter().flatten().min() else {
             return Timer::Quiet;
         };
         if self.timer.deadline() != deadline {
@@ -856,6 +875,30 @@ where
             self.conn.finish_shutdown();
             return Timer::Fired;
         }
+        if let Some(t) = config.body_read_timeout
+            && body.is_some_and(|d| d <= now)
+        {
+            let late: Vec<StreamId> = self
+                .streams
+                .iter()
+                .filter(|(_, s)| awaits_body(s) && s.last_data + t <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in late {
+                tracing::debug!(stream = id, "body read timeout");
+                metrics::counter!("tetsuo_server_timeouts_total", "kind" => "body").increment(1);
+                self.conn.reset(id, ErrorCode::CANCEL);
+                if let Some(s) = self.remove_stream(id)
+                    && let Some(tx) = s.request_body
+                {
+                    tx.fail(
+                        crate::Error::new(crate::ErrorKind::Timeout, "read a request body")
+                            .with_detail(format!("nothing arrived for {t:?}")),
+                    );
+                }
+            }
+            return Timer::Fired;
+        }
         if idle.is_some_and(|d| d <= now) {
             tracing::debug!("idle timeout");
             self.conn.abort(ErrorCode::NO_ERROR);
@@ -864,6 +907,17 @@ where
         }
         Timer::Quiet
     }
+}
+
+/// The stream's service waits for request data the client has not sent:
+/// all that arrived was read, and more is due (not a tunnel).
+fn awaits_body<S: HttpService>(s: &StreamTask<S>) -> bool {
+    s.request_body
+        .as_ref()
+        .is_some_and(|tx| tx.is_wanted() && !tx.is_abandoned())
+        && !s.request_done
+        && s.delivered == s.released
+        && s.method != Method::CONNECT
 }
 
 /// A connection error we answered with GOAWAY: logged and counted by code
