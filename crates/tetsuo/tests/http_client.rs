@@ -600,3 +600,28 @@ async fn plain_http_through_an_http_proxy_is_forwarded_in_absolute_form() {
     );
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn the_read_timeout_covers_a_body_that_stalls() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst")
+            .await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    });
+    let client = Client::builder()
+        .no_proxy()
+        .read_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let res = client.get(format!("http://{addr}/")).send().await.unwrap();
+    let started = std::time::Instant::now();
+    let err = res.bytes().await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -7,7 +7,6 @@ use std::future::poll_fn;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -16,7 +15,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tetsuo_proto::h1::{Connection, Event, Limits, ResponseHead, Side};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::pool::Pooled;
 use crate::http::Body;
@@ -265,18 +264,10 @@ pub(crate) struct ResponseBody {
     /// once.
     done: bool,
     size: SizeHint,
-    deadline: Option<Pin<Box<Sleep>>>,
-    read_timeout: Option<Duration>,
-    idle: Option<Pin<Box<Sleep>>>,
 }
 
 impl ResponseBody {
-    pub(crate) fn new(
-        mut conn: Pooled,
-        size: SizeHint,
-        deadline: Option<Instant>,
-        read_timeout: Option<Duration>,
-    ) -> ResponseBody {
+    pub(crate) fn new(mut conn: Pooled, size: SizeHint) -> ResponseBody {
         // Events that came with the head: body bytes, or the end of a
         // message without a body (which returns the connection at once).
         let mut queued = std::collections::VecDeque::new();
@@ -291,9 +282,6 @@ impl ResponseBody {
             queued,
             done,
             size,
-            deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
-            read_timeout,
-            idle: None,
         };
         if done {
             body.finish();
@@ -328,7 +316,6 @@ impl http_body::Body for ResponseBody {
             while let Some(event) = this.queued.pop_front().or_else(|| conn.conn.poll_event()) {
                 match event {
                     Event::Data(data) => {
-                        this.idle = None;
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
                     Event::End(trailers) => {
@@ -346,34 +333,8 @@ impl http_body::Body for ResponseBody {
                     this.done = true;
                     return Poll::Ready(Some(Err(e)));
                 }
-                Poll::Pending => {}
+                Poll::Pending => return Poll::Pending,
             }
-            if let Some(deadline) = &mut this.deadline
-                && deadline.as_mut().poll(cx).is_ready()
-            {
-                this.conn = None;
-                this.done = true;
-                return Poll::Ready(Some(Err(Error::new(
-                    ErrorKind::Timeout,
-                    "read a response body",
-                )
-                .with_detail("the request timed out"))));
-            }
-            if let Some(t) = this.read_timeout {
-                let idle = this
-                    .idle
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
-                if idle.as_mut().poll(cx).is_ready() {
-                    this.conn = None;
-                    this.done = true;
-                    return Poll::Ready(Some(Err(Error::new(
-                        ErrorKind::Timeout,
-                        "read a response body",
-                    )
-                    .with_detail(format!("nothing arrived for {t:?}")))));
-                }
-            }
-            return Poll::Pending;
         }
     }
 

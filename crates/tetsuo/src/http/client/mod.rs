@@ -37,6 +37,7 @@ mod h2;
 mod info;
 mod pool;
 mod request;
+mod timed;
 
 pub use crate::connect::TlsSummary;
 pub use info::ConnectionInfo;
@@ -54,6 +55,7 @@ use tokio::time::Instant;
 
 use self::conn::{ClientConn, ResponseBody, SendError};
 use self::pool::{Checkout, Key, Pool, PoolConfig};
+use self::timed::TimedBody;
 use crate::connect::{Connector, HappyEyeballsConfig, Target};
 use crate::dns::{Overrides, Resolve};
 use crate::http::{Body, Protocol};
@@ -735,12 +737,11 @@ impl Client {
                             response.extensions_mut().insert(on_upgrade);
                         }
                     } else {
-                        let body = Body::wrap(ResponseBody::new(
-                            pooled,
-                            size,
-                            deadline,
-                            self.inner.read_timeout,
-                        ));
+                        let mut body = Body::wrap(ResponseBody::new(pooled, size));
+                        if deadline.is_some() || self.inner.read_timeout.is_some() {
+                            body =
+                                Body::wrap(TimedBody::new(body, deadline, self.inner.read_timeout));
+                        }
                         #[cfg(feature = "decompression")]
                         let body = if self.inner.decompress && *method != Method::HEAD {
                             decode::wrap(response.headers_mut(), body, self.inner.limits.max_body)
@@ -846,7 +847,7 @@ impl Client {
         {
             let body = std::mem::take(response.body_mut());
             *response.body_mut() =
-                Body::wrap(h2::TimedBody::new(body, deadline, self.inner.read_timeout));
+                Body::wrap(TimedBody::new(body, deadline, self.inner.read_timeout));
         }
         #[cfg(feature = "decompression")]
         if self.inner.decompress && *method != Method::HEAD {
