@@ -187,16 +187,7 @@ impl ClientBuilder {
                 buf.extend_from_slice(&chunk[..n]);
             }
         };
-        let (parser, buf, len) = match self.handshake_timeout {
-            Some(t) => tokio::time::timeout(t, exchange)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::new(ErrorKind::Timeout, "open WebSocket")
-                        .with_name(url)
-                        .with_detail(format!("no handshake answer within {t:?}")))
-                })?,
-            None => exchange.await?,
-        };
+        let (parser, buf, len) = self.within_handshake_timeout(url, exchange).await?;
         let response = parser.response(&buf).ok_or_else(|| {
             Error::new(ErrorKind::Protocol, "read the WebSocket handshake answer")
         })?;
@@ -228,6 +219,22 @@ impl ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// `exchange`, bounded by the handshake timeout.
+    async fn within_handshake_timeout<T>(
+        &self,
+        url: &str,
+        exchange: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(t) = self.handshake_timeout else {
+            return exchange.await;
+        };
+        tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| {
+            Err(Error::new(ErrorKind::Timeout, "open WebSocket")
+                .with_name(url)
+                .with_detail(format!("no handshake answer within {t:?}")))
+        })
+    }
+
     /// The handshake as an extended CONNECT on an HTTP/2 stream.
     async fn connect_h2(
         &self,
@@ -275,16 +282,7 @@ impl ClientBuilder {
             let stream = crate::http::upgrade::on(&mut response).await?;
             Ok::<_, Error>((negotiated, info, stream))
         };
-        let (negotiated, info, stream) = match self.handshake_timeout {
-            Some(t) => tokio::time::timeout(t, exchange)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::new(ErrorKind::Timeout, "open WebSocket")
-                        .with_name(url)
-                        .with_detail(format!("no handshake answer within {t:?}")))
-                })?,
-            None => exchange.await?,
-        };
+        let (negotiated, info, stream) = self.within_handshake_timeout(url, exchange).await?;
         let info = info.ok_or_else(|| Error::new(ErrorKind::Protocol, "open WebSocket"))?;
         let ws = WebSocket::new(
             Box::new(stream),
