@@ -22,15 +22,7 @@ printf 'hello from a file\n' >root/hello.txt
 head -c 200000 /dev/urandom >upload.bin
 
 # A certificate for localhost, signed by a throw-away CA.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
-    -out ca.pem -days 2 -subj "/CN=HTTP Interop CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-    >/dev/null 2>&1
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
-    -out srv.csr -subj "/CN=localhost" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -out srv.pem -extfile srv.ext >/dev/null 2>&1
+make_certs "HTTP Interop CA"
 
 start serve.log "$T" serve --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
     --cert srv.pem --key srv.key --root root --max-conns-per-ip 0

@@ -97,15 +97,7 @@ done
 apt_install nghttp2-server nghttpd
 mkdir -p root
 printf 'Hello from nghttpd' >root/hello
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
-    -out ca.pem -days 2 -subj "/CN=HTTP2 Interop CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-    >/dev/null 2>&1
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
-    -out srv.csr -subj "/CN=localhost" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -out srv.pem -extfile srv.ext >/dev/null 2>&1
+make_certs "HTTP2 Interop CA"
 # nghttpd takes a port number: two free ones.
 read -r TLS_PORT H2C_PORT < <("$PYTHON" -c '
 import socket

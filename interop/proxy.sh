@@ -40,15 +40,7 @@ wait_port() {
 }
 
 # A certificate for localhost and proxied.test, signed by a throw-away CA.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
-    -out ca.pem -days 2 -subj "/CN=Proxy Interop CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-    >/dev/null 2>&1
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
-    -out srv.csr -subj "/CN=localhost" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost,DNS:proxied.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -out srv.pem -extfile srv.ext >/dev/null 2>&1
+make_certs "Proxy Interop CA" DNS:proxied.test
 
 start serve.log "$T" serve --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
     --cert srv.pem --key srv.key --max-conns-per-ip 0

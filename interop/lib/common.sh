@@ -48,6 +48,25 @@ tetsuo_bin() {
     echo "$TETSUO"
 }
 
+# make_certs CA_NAME [SAN...]: a throw-away CA (ca.pem, ca.key) and a
+# certificate for localhost (srv.pem, srv.key) it signed, valid for
+# DNS:localhost, IP:127.0.0.1 and any extra SAN given (e.g. DNS:a.test), in
+# the current directory.
+make_certs() {
+    local ca=$1 san="DNS:localhost,IP:127.0.0.1" extra
+    shift
+    for extra in "$@"; do san="$san,$extra"; done
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+        -out ca.pem -days 2 -subj "/CN=$ca" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+        >/dev/null 2>&1
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
+        -out srv.csr -subj "/CN=localhost" >/dev/null 2>&1
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >srv.ext
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -out srv.pem -extfile srv.ext >/dev/null 2>&1
+}
+
 # start LOG CMD...: run CMD in the background, its stdout and stderr to LOG.
 start() {
     local log=$1
