@@ -2,8 +2,12 @@
 # tetsuo's WebSocket against python `websockets` (which implements
 # permessage-deflate, RFC 7692): its client against `tetsuo serve`'s /ws
 # echo and its server against `tetsuo ws`, with and without compression,
-# checking what was negotiated.
+# checking what was negotiated. Then WebSocket over HTTP/2 (RFC 8441):
+# `tetsuo ws --http2` against hypercorn (python's ASGI server) over TLS and
+# h2c, and against `tetsuo serve`.
 source "$(dirname "$0")/lib/common.sh"
+
+apt_install curl curl
 
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import websockets' 2>/dev/null \
@@ -85,6 +89,55 @@ check "tetsuo ws --no-deflate -> python server: nothing agreed" "HI" \
     "$(ws_lines $'hi\n' --no-deflate "ws://127.0.0.1:$PORT/")"
 check "  ... no extension was offered" yes \
     "$(wait_for_line pyserver.log 'offered:  | agreed: -' >/dev/null && echo yes || cat pyserver.log)"
+
+# --- WebSocket over HTTP/2 (RFC 8441): tetsuo ws -> hypercorn, tetsuo serve --
+# Hypercorn (python's ASGI server) runs WebSockets as extended CONNECT
+# streams; an ASGI echo app that says which HTTP carried it, over TLS (ALPN
+# h2) and h2c.
+"$PYTHON" -c 'import hypercorn' 2>/dev/null || timeout 300 "$PYTHON" -m pip install -q 'hypercorn>=0.17'
+cat >echo_app.py <<'APPEOF'
+async def app(scope, receive, send):
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            msg = await receive()
+            if msg["type"] != "websocket.receive":
+                return
+            text = msg.get("text")
+            if text is not None:
+                text = "%s over HTTP/%s" % (text, scope["http_version"])
+            await send({"type": "websocket.send", "text": text, "bytes": msg.get("bytes")})
+    elif scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+APPEOF
+make_certs "WebSocket Interop CA"
+read -r HC_TLS HC_H2C < <("$PYTHON" -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+start hypercorn.log "$PYTHON" -m hypercorn --bind "127.0.0.1:$HC_TLS" \
+    --insecure-bind "127.0.0.1:$HC_H2C" --certfile srv.pem --keyfile srv.key echo_app:app
+wait_for_line hypercorn.log "Running on http://" >/dev/null
+check "tetsuo ws --http2 -> hypercorn over TLS (extended CONNECT)" \
+    "one over HTTP/2|two over HTTP/2" \
+    "$(ws_lines $'one\ntwo\n' --http2 --cacert ca.pem "wss://localhost:$HC_TLS/echo" | paste -sd'|')"
+check "tetsuo ws --http2-prior-knowledge -> hypercorn h2c" "h2c over HTTP/2" \
+    "$(ws_lines $'h2c\n' --http2-prior-knowledge "ws://127.0.0.1:$HC_H2C/echo")"
+check "tetsuo ws -> hypercorn over HTTP/1.1 still" "plain over HTTP/1.1" \
+    "$(ws_lines $'plain\n' "ws://127.0.0.1:$HC_H2C/echo")"
+check "tetsuo ws --http2-prior-knowledge -> tetsuo serve /ws" "a|b" \
+    "$(ws_lines $'a\nb\n' --http2-prior-knowledge "ws://$HTTP/ws" | paste -sd'|')"
+check "  ... counted as a WebSocket over HTTP/2" yes \
+    "$(timeout 10 curl -s "http://$HTTP/metrics" \
+        | awk '/^tetsuo_ws_upgrades_total\{http="2"\}/ && $2 >= 1 {print "yes"}')"
 
 echo "$NAME: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

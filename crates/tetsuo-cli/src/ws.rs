@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tetsuo::connect::Connector;
+use tetsuo::http::client::Client;
 use tetsuo::tls::TlsConnector;
 use tetsuo::ws::{ClientBuilder, CloseCode, Message, WebSocket, WsConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -38,6 +39,13 @@ pub(crate) struct WsArgs {
     /// Give up connecting after SECS.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     connect_timeout: f64,
+    /// Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441):
+    /// wss:// with ALPN h2; the server must enable extended CONNECT.
+    #[arg(long = "http2", conflicts_with = "http2_prior_knowledge")]
+    http2: bool,
+    /// Like --http2 on ws://: HTTP/2 without asking (h2c).
+    #[arg(long = "http2-prior-knowledge")]
+    http2_prior_knowledge: bool,
     /// Run every case of an Autobahn|Testsuite fuzzing server as agent NAME
     /// (echoing each message), then ask it to write its reports.
     #[arg(long, value_name = "NAME")]
@@ -47,22 +55,25 @@ pub(crate) struct WsArgs {
 }
 
 fn client(args: &WsArgs) -> anyhow::Result<ClientBuilder> {
+    let over_h2 = args.http2 || args.http2_prior_knowledge;
+    if args.http2 && args.url.starts_with("ws://") {
+        anyhow::bail!(
+            "--http2 on ws:// needs the server to accept HTTP/2 unasked: use --http2-prior-knowledge"
+        );
+    }
     let tls = crate::tls::trust(
-        TlsConnector::builder().alpn(["http/1.1"]).tls12(true),
+        TlsConnector::builder()
+            .alpn([if over_h2 { "h2" } else { "http/1.1" }])
+            .tls12(true),
         args.cacert.as_deref(),
         &[],
         args.insecure,
     )
     .build()?;
-    let connector = Connector::builder()
-        .proxies(args.pipeline.proxies()?)
-        .overrides(args.pipeline.overrides()?)
-        .connect_timeout(Some(crate::positive_secs(
-            args.connect_timeout,
-            "--connect-timeout",
-        )?))
-        .tls(tls)
-        .build();
+    let connect_timeout = Some(crate::positive_secs(
+        args.connect_timeout,
+        "--connect-timeout",
+    )?);
     let mut config = WsConfig::default();
     if args.no_deflate {
         config.deflate = None;
@@ -72,7 +83,25 @@ fn client(args: &WsArgs) -> anyhow::Result<ClientBuilder> {
         config.ping_interval = Some(every);
         config.ping_timeout = every;
     }
-    Ok(ClientBuilder::new().connector(connector).config(config))
+    let builder = ClientBuilder::new().config(config);
+    if over_h2 {
+        let mut http = Client::builder()
+            .proxies(args.pipeline.proxies()?)
+            .overrides(args.pipeline.overrides()?)
+            .connect_timeout(connect_timeout)
+            .tls(tls);
+        if args.http2_prior_knowledge {
+            http = http.http2_prior_knowledge();
+        }
+        return Ok(builder.http2(http.build()?));
+    }
+    let connector = Connector::builder()
+        .proxies(args.pipeline.proxies()?)
+        .overrides(args.pipeline.overrides()?)
+        .connect_timeout(connect_timeout)
+        .tls(tls)
+        .build();
+    Ok(builder.connector(connector))
 }
 
 pub(crate) async fn run(args: WsArgs) -> anyhow::Result<()> {
