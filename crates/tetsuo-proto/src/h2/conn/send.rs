@@ -4,6 +4,41 @@
 use super::*;
 
 impl Connection {
+    /// Encodes a field block with `encode` (into the kept buffer) and
+    /// queues it as HEADERS on `stream`, or as the PUSH_PROMISE of
+    /// `promised`, with CONTINUATIONs as the peer's frame size requires.
+    fn send_block(
+        &mut self,
+        stream: StreamId,
+        promised: Option<StreamId>,
+        end_stream: bool,
+        encode: impl FnOnce(&mut hpack::Encoder, &mut Vec<u8>) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
+        let encoded = encode(&mut self.encoder, &mut block);
+        if encoded.is_ok() {
+            match promised {
+                None => frame::encode_headers(
+                    stream,
+                    &block,
+                    end_stream,
+                    self.peer_max_frame,
+                    &mut self.transmit,
+                ),
+                Some(promised) => frame::encode_push_promise(
+                    stream,
+                    promised,
+                    &block,
+                    self.peer_max_frame,
+                    &mut self.transmit,
+                ),
+            }
+        }
+        self.block = block;
+        encoded
+    }
+
     pub(super) fn check_open(&self) -> Result<(), SendError> {
         if self.state == State::Failed {
             return Err(SendError::ConnectionClosed);
@@ -63,18 +98,9 @@ impl Connection {
             return Err(SendError::OutOfOrder);
         }
         let id = self.new_local_stream()?;
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        headers::encode_request(head, &mut self.encoder, &mut block)
-            .map_err(|_| SendError::NoAuthority)?;
-        frame::encode_headers(
-            id,
-            &block,
-            end_stream,
-            self.peer_max_frame,
-            &mut self.transmit,
-        );
-        self.block = block;
+        self.send_block(id, None, end_stream, |encoder, block| {
+            headers::encode_request(head, encoder, block).map_err(|_| SendError::NoAuthority)
+        })?;
         self.insert_stream(id, false, Recv::Head);
         let s = self.streams.get_mut(&id).expect("just inserted");
         s.head_sent = true;
@@ -113,17 +139,10 @@ impl Connection {
             s.send_closed = end_stream;
         }
         let end_stream = end_stream && !informational;
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        headers::encode_response(head, &mut self.encoder, &mut block);
-        frame::encode_headers(
-            stream,
-            &block,
-            end_stream,
-            self.peer_max_frame,
-            &mut self.transmit,
-        );
-        self.block = block;
+        self.send_block(stream, None, end_stream, |encoder, block| {
+            headers::encode_response(head, encoder, block);
+            Ok(())
+        })?;
         self.idle_frames = self.idle_frames.saturating_sub(16);
         self.maybe_close(stream);
         Ok(())
@@ -212,17 +231,10 @@ impl Connection {
             return Err(SendError::StreamClosed);
         }
         s.send_closed = true;
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        headers::encode_trailers(trailers, &mut self.encoder, &mut block);
-        frame::encode_headers(
-            stream,
-            &block,
-            true,
-            self.peer_max_frame,
-            &mut self.transmit,
-        );
-        self.block = block;
+        self.send_block(stream, None, true, |encoder, block| {
+            headers::encode_trailers(trailers, encoder, block);
+            Ok(())
+        })?;
         self.maybe_close(stream);
         Ok(())
     }
@@ -243,18 +255,9 @@ impl Connection {
             _ => return Err(SendError::StreamClosed),
         }
         let promised = self.new_local_stream()?;
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        headers::encode_request(head, &mut self.encoder, &mut block)
-            .map_err(|_| SendError::NoAuthority)?;
-        frame::encode_push_promise(
-            stream,
-            promised,
-            &block,
-            self.peer_max_frame,
-            &mut self.transmit,
-        );
-        self.block = block;
+        self.send_block(stream, Some(promised), false, |encoder, block| {
+            headers::encode_request(head, encoder, block).map_err(|_| SendError::NoAuthority)
+        })?;
         // Reserved (local): we send, the client sends nothing.
         self.insert_stream(promised, false, Recv::Closed);
         Ok(promised)
