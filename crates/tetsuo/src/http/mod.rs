@@ -39,6 +39,7 @@
 mod body;
 pub mod client;
 mod date;
+mod h2wire;
 pub mod server;
 pub mod upgrade;
 

@@ -17,16 +17,14 @@ use bytes::{Buf, Bytes};
 use http::header::CONTENT_LENGTH;
 use http_body::Body as _;
 use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId, StreamMap};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ConnectionInfo;
 use crate::http::body::{self, Body, PipeSender};
+use crate::http::h2wire::{HIGH_WATER, Read, Wire};
 use crate::{Error, ErrorKind, Result};
 
-const READ_CHUNK: usize = 16 * 1024;
-/// Frames waiting to be written past which request bodies are not polled.
-const HIGH_WATER: usize = 256 * 1024;
 /// Streams assumed allowed until the server's SETTINGS say.
 const ASSUMED_STREAMS: u32 = 100;
 /// Response body bytes buffered for the application past which its
@@ -108,7 +106,7 @@ impl H2Conn {
             settled_notify: tokio::sync::Notify::new(),
         });
         let driver = Driver {
-            io,
+            wire: Wire::new(io),
             conn: h2::Connection::new(h2::Role::Client, h2::Config::default()),
             rx,
             rx_open: true,
@@ -116,8 +114,6 @@ impl H2Conn {
             streams: StreamMap::default(),
             ids: Vec::new(),
             state: state.clone(),
-            write_buf: Vec::new(),
-            written: 0,
             read_eof: false,
             failed: None,
         };
@@ -245,7 +241,7 @@ struct StreamTask {
 }
 
 struct Driver<T> {
-    io: T,
+    wire: Wire<T>,
     conn: h2::Connection,
     rx: mpsc::UnboundedReceiver<Job>,
     rx_open: bool,
@@ -254,8 +250,6 @@ struct Driver<T> {
     streams: StreamMap<StreamTask>,
     ids: Vec<StreamId>,
     state: Arc<State>,
-    write_buf: Vec<u8>,
-    written: usize,
     read_eof: bool,
     /// The connection failed: why.
     failed: Option<String>,
@@ -289,7 +283,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 pipe.fail(error);
             }
         }
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.wire.io).await;
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -297,19 +291,19 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
             let mut progress = self.poll_jobs(cx);
             progress |= self.poll_events();
             progress |= self.poll_streams(cx);
-            self.conn.poll_transmit(&mut self.write_buf);
+            self.wire.transmit(&mut self.conn);
             match self.poll_write(cx) {
                 Ok(p) => progress |= p,
                 Err(()) => return Poll::Ready(()),
             }
-            let written = self.written == self.write_buf.len();
+            let written = self.wire.all_written();
             if written && (self.failed.is_some() || self.conn.is_closed()) {
                 return Poll::Ready(());
             }
             if written && !self.rx_open && self.streams.is_empty() && self.queued.is_empty() {
                 // Every handle is gone and nothing is in flight.
                 self.conn.abort(ErrorCode::NO_ERROR);
-                self.conn.poll_transmit(&mut self.write_buf);
+                self.wire.transmit(&mut self.conn);
                 let _ = self.poll_write(cx);
                 return Poll::Ready(());
             }
@@ -622,7 +616,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                     return true;
                 }
             }
-            if self.conn.pending_transmit() + self.write_buf.len() - self.written > HIGH_WATER {
+            if self.wire.backlog(&self.conn) > HIGH_WATER {
                 return progress;
             }
             let Some(body) = s.body.as_mut() else {
@@ -664,54 +658,32 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> std::result::Result<bool, ()> {
-        let mut progress = false;
-        while self.written < self.write_buf.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
-                Poll::Pending => return Ok(progress),
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                    self.failed = Some("writing to the server failed".to_owned());
-                    return Err(());
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.written += n;
-                    progress = true;
-                }
+        match self.wire.poll_write(cx) {
+            Ok(written) => Ok(written.progress),
+            Err(e) => {
+                self.failed = Some(format!("writing to the server failed: {e}"));
+                Err(())
             }
         }
-        if self.written > 0 {
-            self.write_buf.clear();
-            self.written = 0;
-            if let Poll::Ready(Err(_)) = Pin::new(&mut self.io).poll_flush(cx) {
-                return Err(());
-            }
-        }
-        Ok(progress)
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> std::result::Result<bool, ()> {
-        let unwritten = self.write_buf.len() - self.written + self.conn.pending_transmit();
-        if unwritten > HIGH_WATER {
-            return Ok(false);
-        }
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut read_buf = ReadBuf::uninit(&mut buf);
-        match Pin::new(&mut self.io).poll_read(cx, &mut read_buf) {
-            Poll::Pending => Ok(false),
-            Poll::Ready(Err(e)) => {
-                self.failed = Some(format!("reading from the server failed: {e}"));
-                Err(())
+        match self.wire.poll_read(&mut self.conn, cx) {
+            Ok(Read::Nothing) => Ok(false),
+            Ok(Read::Eof) => {
+                self.read_eof = true;
+                Ok(true)
             }
-            Poll::Ready(Ok(())) => {
-                let bytes = read_buf.filled();
-                if bytes.is_empty() {
-                    self.read_eof = true;
-                    return Ok(true);
-                }
-                if let Err(e) = self.conn.handle_input(bytes) {
+            Ok(Read::Fed(result)) => {
+                if let Err(e) = result {
                     self.failed = Some(format!("HTTP/2 connection error: {e}"));
                     self.state.closed.store(true, Ordering::Release);
                 }
                 Ok(true)
+            }
+            Err(e) => {
+                self.failed = Some(format!("reading from the server failed: {e}"));
+                Err(())
             }
         }
     }

@@ -21,7 +21,7 @@ use http::header::{CONTENT_LENGTH, DATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tetsuo_proto::h2::{self, ErrorCode, Event, StreamId, StreamMap};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
@@ -29,13 +29,9 @@ use tracing::Instrument;
 use super::{ClientAddr, HttpService, Shared, stats};
 use crate::http::body::{self, Body, PipeSender};
 use crate::http::date;
+use crate::http::h2wire::{HIGH_WATER, Read, Wire};
 use crate::http::upgrade::{OnUpgrade, Upgraded};
 
-/// Bytes read per system call.
-const READ_CHUNK: usize = 16 * 1024;
-/// Frames waiting to be written past which response bodies are not polled
-/// and the socket not read.
-const HIGH_WATER: usize = 256 * 1024;
 /// How long a graceful shutdown waits for the client to answer its PING
 /// before sending the final GOAWAY.
 const DRAIN_PING_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -192,7 +188,7 @@ pub(super) async fn serve<T, S>(
     let (push_tx, push_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         shared,
-        io,
+        wire: Wire::new(io),
         conn,
         service,
         peer,
@@ -201,8 +197,6 @@ pub(super) async fn serve<T, S>(
         push_tx,
         push_rx,
         waiting: VecDeque::new(),
-        write_buf: Vec::new(),
-        written: 0,
         read_eof: false,
         draining_since: None,
         drain_entry: None,
@@ -226,14 +220,14 @@ pub(super) async fn serve<T, S>(
     }
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(1),
-        tokio::io::AsyncWriteExt::shutdown(&mut driver.io),
+        tokio::io::AsyncWriteExt::shutdown(&mut driver.wire.io),
     )
     .await;
 }
 
 struct Driver<T, S: HttpService> {
     shared: Arc<Shared>,
-    io: T,
+    wire: Wire<T>,
     conn: h2::Connection,
     service: S,
     peer: Option<SocketAddr>,
@@ -245,8 +239,6 @@ struct Driver<T, S: HttpService> {
     push_rx: mpsc::UnboundedReceiver<Pushed>,
     /// Requests waiting for the service to be ready.
     waiting: VecDeque<(StreamId, Request<Body>)>,
-    write_buf: Vec<u8>,
-    written: usize,
     read_eof: bool,
     /// When the graceful shutdown began.
     draining_since: Option<Instant>,
@@ -285,12 +277,12 @@ where
             progress |= self.poll_pushes(cx);
             progress |= self.poll_waiting(cx);
             progress |= self.poll_streams(cx);
-            self.conn.poll_transmit(&mut self.write_buf);
+            self.wire.transmit(&mut self.conn);
             match self.poll_write(cx) {
                 Ok(p) => progress |= p,
                 Err(()) => return Poll::Ready(()),
             }
-            let all_written = self.written == self.write_buf.len();
+            let all_written = self.wire.all_written();
             if all_written && (self.failed || self.conn.is_closed()) {
                 return Poll::Ready(());
             }
@@ -640,7 +632,7 @@ where
                     return true;
                 }
             }
-            if self.conn.pending_transmit() + self.write_buf.len() - self.written > HIGH_WATER {
+            if self.wire.backlog(&self.conn) > HIGH_WATER {
                 return progress;
             }
             let Some(body) = s.body.as_mut() else {
@@ -768,60 +760,35 @@ where
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, ()> {
-        let mut progress = false;
-        while self.written < self.write_buf.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
-                Poll::Pending => {
-                    if self.write_stalled.is_none() {
-                        self.write_stalled = Some(Instant::now());
-                    }
-                    return Ok(progress);
-                }
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Err(()),
-                Poll::Ready(Ok(n)) => {
-                    self.written += n;
-                    self.write_stalled = None;
-                    progress = true;
-                }
-            }
+        let written = self.wire.poll_write(cx).map_err(|_| ())?;
+        if written.blocked {
+            self.write_stalled.get_or_insert(self.now);
+        } else if written.progress {
+            self.write_stalled = None;
         }
-        if self.written > 0 {
-            self.write_buf.clear();
-            self.written = 0;
-            if let Poll::Ready(Err(_)) = Pin::new(&mut self.io).poll_flush(cx) {
-                return Err(());
-            }
-        }
-        Ok(progress)
+        Ok(written.progress)
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, ()> {
-        // Answers not yet written hold reading back: a peer that does not
-        // read cannot make them pile up.
-        let unwritten = self.write_buf.len() - self.written + self.conn.pending_transmit();
-        if self.read_eof || self.failed || unwritten > HIGH_WATER {
+        if self.read_eof || self.failed {
             return Ok(false);
         }
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut read_buf = ReadBuf::uninit(&mut buf);
-        match Pin::new(&mut self.io).poll_read(cx, &mut read_buf) {
-            Poll::Pending => Ok(false),
-            Poll::Ready(Err(_)) => Err(()),
-            Poll::Ready(Ok(())) => {
-                let bytes = read_buf.filled();
-                if bytes.is_empty() {
-                    self.read_eof = true;
-                    // Nobody will read the answers of what is left.
-                    for (_, s) in self.streams.drain() {
-                        if let Some(tx) = s.request_body {
-                            tx.fail(crate::Error::closed("the client closed the connection"));
-                        }
+        match self.wire.poll_read(&mut self.conn, cx).map_err(|_| ())? {
+            Read::Nothing => Ok(false),
+            Read::Eof => {
+                self.read_eof = true;
+                // Nobody will read the answers of what is left.
+                for (_, s) in self.streams.drain() {
+                    if let Some(tx) = s.request_body {
+                        tx.fail(crate::Error::closed("the client closed the connection"));
                     }
-                    self.waiting.clear();
-                    return Ok(true);
                 }
+                self.waiting.clear();
+                Ok(true)
+            }
+            Read::Fed(result) => {
                 self.last_activity = self.now;
-                if let Err(e) = self.conn.handle_input(bytes) {
+                if let Err(e) = result {
                     connection_error(e);
                     self.failed = true;
                 }
