@@ -81,6 +81,8 @@ mod error;
 pub mod http;
 pub mod net;
 #[cfg(feature = "connect")]
+pub mod pool;
+#[cfg(feature = "connect")]
 pub mod proxy;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -109,4 +111,7 @@ mod guides {
     #[cfg(feature = "ws")]
     #[doc = include_str!("../../../docs/websocket.md")]
     struct WebSocket;
+    #[cfg(feature = "connect")]
+    #[doc = include_str!("../../../docs/pool.md")]
+    struct Pool;
 }

@@ -54,11 +54,12 @@ use tetsuo_proto::h1::Limits;
 use tokio::time::Instant;
 
 use self::conn::{ClientConn, ResponseBody, SendError};
-use self::pool::{Checkout, Key, Pool, PoolConfig};
+use self::pool::{Checkout, Key, Pool};
 use self::timed::TimedBody;
 use crate::connect::{Connector, HappyEyeballsConfig, Target};
 use crate::dns::{Overrides, Resolve};
 use crate::http::{Body, Protocol};
+use crate::pool::PoolConfig;
 use crate::proxy::{Proxies, ProxyKind};
 use crate::{Error, ErrorKind, Result};
 
@@ -120,9 +121,9 @@ impl Default for ClientBuilder {
         );
         ClientBuilder {
             pool: PoolConfig {
-                max_per_host: 0,
-                max_idle_per_host: 32,
-                idle_timeout: Some(Duration::from_secs(90)),
+                name: "http_client".into(),
+                max_idle_per_key: 32,
+                ..PoolConfig::default()
             },
             pool_wait: None,
             connect_timeout: Some(Duration::from_secs(30)),
@@ -150,13 +151,21 @@ impl ClientBuilder {
     /// Requests beyond it wait, in arrival order, for a connection to be
     /// returned.
     pub fn pool_max_per_host(mut self, n: usize) -> Self {
-        self.pool.max_per_host = n;
+        self.pool.max_per_key = n;
+        self
+    }
+
+    /// The whole pool configuration ([`crate::pool::PoolConfig`]): also
+    /// a cap on connections in all, a maximum lifetime and a rate of new
+    /// connections per origin. The `pool_*` methods set parts of it.
+    pub fn pool(mut self, config: PoolConfig) -> Self {
+        self.pool = config;
         self
     }
 
     /// Most idle connections kept per origin (default 32).
     pub fn pool_max_idle_per_host(mut self, n: usize) -> Self {
-        self.pool.max_idle_per_host = n;
+        self.pool.max_idle_per_key = n;
         self
     }
 
@@ -696,7 +705,7 @@ impl Client {
                     .with_detail("extended CONNECT (:protocol) needs HTTP/2, and the server speaks HTTP/1.1 here"));
             }
             drop(connecting.take());
-            let reused = pooled.reused();
+            let reused = pooled.is_reused();
             let Some(conn) = pooled.get_mut() else {
                 return Err(Error::new(ErrorKind::Closed, "send a request"));
             };
