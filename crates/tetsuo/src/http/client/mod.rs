@@ -434,7 +434,7 @@ impl Client {
     /// A `CONNECT` request's body is not sent: a 2xx answer carries the
     /// connection (HTTP/1.1) or the stream (HTTP/2) in its extensions, to
     /// take with [`upgrade::on`](crate::http::upgrade::on). A
-    /// [`Protocol`](crate::http::Protocol) in the request's extensions
+    /// [`Protocol`] in the request's extensions
     /// makes it an extended CONNECT (RFC 8441), which needs HTTP/2 and a
     /// server that enables it.
     pub async fn execute(&self, req: http::Request<Body>) -> Result<Response> {
