@@ -71,6 +71,8 @@
 //!
 //! The socket layer is always built.
 
+#[cfg(feature = "connect")]
+pub mod balance;
 pub mod blocking;
 #[cfg(feature = "connect")]
 pub mod connect;

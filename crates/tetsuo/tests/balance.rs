@@ -1,0 +1,202 @@
+//! The balancers: weighted distribution, least outstanding and power of two
+//! choices away from a slow endpoint, ejection by the circuit breaker and
+//! recovery through a probe, consistent hashing's ~1/N movement, health
+//! flags, and draining on removal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tetsuo::balance::{Balancer, Pick, Policy};
+use tetsuo::connect::BreakerConfig;
+
+fn count(lb: &Balancer<&'static str>, n: usize) -> HashMap<&'static str, usize> {
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        let pick = lb.pick(None).expect("an endpoint");
+        *counts.entry(*pick.endpoint()).or_insert(0) += 1;
+        pick.success();
+    }
+    counts
+}
+
+#[test]
+fn weighted_round_robin_follows_the_weights_and_interleaves() {
+    let lb = Balancer::new(Policy::WeightedRoundRobin);
+    lb.insert("a", 5);
+    lb.insert("b", 3);
+    lb.insert("c", 2);
+    let counts = count(&lb, 10_000);
+    assert_eq!(
+        (counts["a"], counts["b"], counts["c"]),
+        (5_000, 3_000, 2_000)
+    );
+    // Smooth: "a" never gets more than two in a row with these weights.
+    let lb = Balancer::new(Policy::WeightedRoundRobin);
+    lb.insert("a", 5);
+    lb.insert("b", 1);
+    lb.insert("c", 1);
+    let seq: Vec<&str> = (0..7)
+        .map(|_| {
+            let p = lb.pick(None).unwrap();
+            *p.endpoint()
+        })
+        .collect();
+    assert_eq!(seq, ["a", "a", "b", "a", "c", "a", "a"]);
+}
+
+#[test]
+fn round_robin_and_power_of_two_spread_evenly() {
+    let lb = Balancer::new(Policy::RoundRobin);
+    for e in ["a", "b", "c", "d"] {
+        lb.insert(e, 7); // weights ignored
+    }
+    let counts = count(&lb, 10_000);
+    assert!(counts.values().all(|&n| n == 2_500), "{counts:?}");
+    let lb = Balancer::new(Policy::PowerOfTwoChoices);
+    for e in ["a", "b", "c", "d"] {
+        lb.insert(e, 1);
+    }
+    let counts = count(&lb, 10_000);
+    // Random pairs: each within 15 % of a quarter.
+    assert!(
+        counts.values().all(|&n| (2_125..=2_875).contains(&n)),
+        "{counts:?}"
+    );
+}
+
+/// Requests arrive one per tick; "slow" holds each for 20 ticks, the
+/// others for 1. How many each endpoint got.
+fn with_a_slow_endpoint(policy: Policy) -> HashMap<&'static str, usize> {
+    let lb = Balancer::new(policy);
+    for e in ["fast-1", "fast-2", "slow"] {
+        lb.insert(e, 1);
+    }
+    let mut in_flight: Vec<(usize, Pick<&'static str>)> = Vec::new();
+    let mut counts = HashMap::new();
+    for tick in 0..3_000 {
+        in_flight.retain(|(done, _)| *done > tick);
+        let pick = lb.pick(None).unwrap();
+        let e = *pick.endpoint();
+        *counts.entry(e).or_insert(0) += 1;
+        let hold = if e == "slow" { 20 } else { 1 };
+        in_flight.push((tick + hold, pick));
+    }
+    counts
+}
+
+#[test]
+fn least_outstanding_and_two_choices_avoid_a_slow_endpoint() {
+    for policy in [Policy::LeastOutstanding, Policy::PowerOfTwoChoices] {
+        let counts = with_a_slow_endpoint(policy);
+        // Round-robin would give it a third (1,000).
+        assert!(counts["slow"] < 300, "{policy:?}: {counts:?}");
+    }
+    let counts = with_a_slow_endpoint(Policy::RoundRobin);
+    assert_eq!(counts["slow"], 1_000);
+}
+
+#[test]
+fn an_ejected_endpoint_gets_nothing_until_a_probe_succeeds() {
+    let breaker = BreakerConfig {
+        consecutive_failures: 3,
+        cool_down: Duration::from_millis(200),
+        ..BreakerConfig::default()
+    };
+    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    lb.insert("good", 1);
+    lb.insert("bad", 1);
+    // Three failures in a row on "bad" (as real traffic reports them).
+    let mut failures = 0;
+    while failures < 3 {
+        let pick = lb.pick(None).unwrap();
+        if *pick.endpoint() == "bad" {
+            pick.failure();
+            failures += 1;
+        } else {
+            pick.success();
+        }
+    }
+    let counts = count(&lb, 100);
+    assert_eq!(counts.get("bad"), None, "{counts:?}");
+    assert!(
+        lb.endpoints()
+            .iter()
+            .any(|e| e.endpoint == "bad" && e.ejected)
+    );
+    // After the cool-down one probe goes through; its success restores it.
+    std::thread::sleep(Duration::from_millis(250));
+    let counts = count(&lb, 100);
+    assert_eq!(counts["bad"], 50, "{counts:?}");
+    assert!(lb.endpoints().iter().all(|e| !e.ejected));
+}
+
+#[test]
+fn a_failed_probe_ejects_again() {
+    let breaker = BreakerConfig {
+        consecutive_failures: 1,
+        cool_down: Duration::from_millis(100),
+        ..BreakerConfig::default()
+    };
+    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    lb.insert("only", 1);
+    lb.pick(None).unwrap().failure();
+    assert!(lb.pick(None).is_none(), "ejected");
+    std::thread::sleep(Duration::from_millis(150));
+    let probe = lb.pick(None).expect("the probe");
+    // Half-open: nothing else passes while the probe is out.
+    assert!(lb.pick(None).is_none());
+    probe.failure();
+    assert!(lb.pick(None).is_none(), "ejected again");
+}
+
+#[test]
+fn consistent_hashing_moves_about_one_in_n_keys() {
+    let lb = Balancer::new(Policy::ConsistentHash { replicas: 100 });
+    for e in ["a", "b", "c", "d"] {
+        lb.insert(e, 1);
+    }
+    let owner = |lb: &Balancer<&'static str>, key: u32| *lb.pick(Some(&key)).unwrap().endpoint();
+    let before: Vec<&str> = (0..10_000).map(|k| owner(&lb, k)).collect();
+    // Stable: the same key, the same endpoint.
+    assert!((0..10_000).all(|k| owner(&lb, k) == before[k as usize]));
+    lb.insert("e", 1);
+    let after: Vec<&str> = (0..10_000).map(|k| owner(&lb, k)).collect();
+    let moved: Vec<usize> = (0..10_000).filter(|&i| before[i] != after[i]).collect();
+    // About a fifth move, all of them to the newcomer.
+    assert!(
+        (1_200..=2_800).contains(&moved.len()),
+        "{} moved",
+        moved.len()
+    );
+    assert!(moved.iter().all(|&i| after[i] == "e"));
+    // Removing it sends exactly those keys back.
+    lb.remove(&"e");
+    assert!((0..10_000).all(|k| owner(&lb, k) == before[k as usize]));
+}
+
+#[test]
+fn unhealthy_endpoints_are_skipped_and_removed_ones_drain() {
+    let lb = Balancer::new(Policy::RoundRobin);
+    lb.insert("a", 1);
+    lb.insert("b", 1);
+    lb.set_healthy(&"b", false);
+    assert_eq!(count(&lb, 10).get("b"), None);
+    lb.set_healthy(&"b", true);
+    assert_eq!(count(&lb, 10)["b"], 5);
+    // A pick in flight on "a" when discovery drops it.
+    let mut held = lb.pick(None).unwrap();
+    while *held.endpoint() != "a" {
+        held = lb.pick(None).unwrap();
+    }
+    lb.set([("b", 1), ("c", 1)]);
+    let counts = count(&lb, 10);
+    assert_eq!(counts.get("a"), None);
+    let a = lb
+        .endpoints()
+        .into_iter()
+        .find(|e| e.endpoint == "a")
+        .unwrap();
+    assert!(a.draining && a.outstanding == 1);
+    held.success();
+    assert!(lb.endpoints().iter().all(|e| e.endpoint != "a"));
+}
