@@ -200,3 +200,103 @@ fn unhealthy_endpoints_are_skipped_and_removed_ones_drain() {
     held.success();
     assert!(lb.endpoints().iter().all(|e| e.endpoint != "a"));
 }
+
+#[tokio::test]
+async fn tcp_checks_take_a_dead_endpoint_out_and_bring_it_back() {
+    use std::sync::{Arc, Mutex};
+    use tetsuo::balance::health::{HealthCheck, HealthEvent};
+    use tokio::net::TcpListener;
+
+    let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (up_addr, down_addr) = (
+        up.local_addr().unwrap().to_string(),
+        down.local_addr().unwrap().to_string(),
+    );
+    // Keep accepting on "up"; "down" stops listening.
+    tokio::spawn(async move { while up.accept().await.is_ok() {} });
+    drop(down);
+    let lb = Balancer::new(Policy::RoundRobin);
+    lb.set([(up_addr.clone(), 1), (down_addr.clone(), 1)]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
+    let checker = HealthCheck::tcp(tetsuo::connect::Connector::new())
+        .interval(Duration::from_millis(50))
+        .timeout(Duration::from_millis(500))
+        .thresholds(2, 2)
+        .on_change(move |e: &HealthEvent<String>| {
+            log.lock().unwrap().push((e.endpoint.clone(), e.healthy))
+        })
+        .spawn(lb.clone());
+    let wait_for = |want: usize| {
+        let events = events.clone();
+        async move {
+            for _ in 0..100 {
+                if events.lock().unwrap().len() >= want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("no health change");
+        }
+    };
+    wait_for(1).await;
+    assert_eq!(events.lock().unwrap()[0], (down_addr.clone(), false));
+    for _ in 0..20 {
+        let pick = lb.pick(None).unwrap();
+        assert_eq!(pick.endpoint(), &up_addr);
+    }
+    // It comes back: listening again on the same port.
+    let back = TcpListener::bind(&down_addr).await.unwrap();
+    tokio::spawn(async move { while back.accept().await.is_ok() {} });
+    wait_for(2).await;
+    assert_eq!(events.lock().unwrap()[1], (down_addr.clone(), true));
+    let picks: Vec<String> = (0..4)
+        .map(|_| lb.pick(None).unwrap().endpoint().clone())
+        .collect();
+    assert!(picks.contains(&down_addr), "{picks:?}");
+    drop(checker);
+}
+
+#[tokio::test]
+async fn http_checks_want_the_expected_status() {
+    use tetsuo::balance::health::HealthCheck;
+    use tetsuo::http::{Body, service_fn};
+
+    let mut addrs = Vec::new();
+    for status in [200u16, 503] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(listener.local_addr().unwrap().to_string());
+        let service = service_fn(move |_req: http::Request<Body>| async move {
+            let mut res = http::Response::new(Body::from("status"));
+            *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            Ok::<_, std::convert::Infallible>(res)
+        });
+        tokio::spawn(async move {
+            tetsuo::http::server::Server::builder()
+                .build()
+                .serve_tcp(listener, service)
+                .await
+        });
+    }
+    let lb = Balancer::new(Policy::RoundRobin);
+    lb.set(addrs.iter().map(|a| (a.clone(), 1)));
+    let client = tetsuo::http::client::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let _checker = HealthCheck::http_get(client, "/healthz", http::StatusCode::OK)
+        .interval(Duration::from_millis(50))
+        .thresholds(1, 1)
+        .spawn(lb.clone());
+    for _ in 0..100 {
+        if lb.endpoints().iter().any(|e| !e.healthy) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = lb.endpoints();
+    let sick = status.iter().find(|e| !e.healthy).expect("one marked down");
+    assert_eq!(sick.endpoint, addrs[1]);
+    assert!((0..10).all(|_| lb.pick(None).unwrap().endpoint() == &addrs[0]));
+}

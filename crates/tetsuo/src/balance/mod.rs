@@ -34,6 +34,8 @@ use std::time::Instant;
 
 use crate::connect::{BreakerConfig, BreakerState, CircuitBreaker};
 
+pub mod health;
+
 /// How a [`Balancer`] chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
