@@ -95,8 +95,8 @@ fn least_outstanding_and_two_choices_avoid_a_slow_endpoint() {
     assert_eq!(counts["slow"], 1_000);
 }
 
-#[test]
-fn an_ejected_endpoint_gets_nothing_until_a_probe_succeeds() {
+#[tokio::test(start_paused = true)]
+async fn an_ejected_endpoint_gets_nothing_until_a_probe_succeeds() {
     let breaker = BreakerConfig {
         consecutive_failures: 3,
         cool_down: Duration::from_millis(200),
@@ -124,14 +124,16 @@ fn an_ejected_endpoint_gets_nothing_until_a_probe_succeeds() {
             .any(|e| e.endpoint == "bad" && e.ejected)
     );
     // After the cool-down one probe goes through; its success restores it.
-    std::thread::sleep(Duration::from_millis(250));
+    tokio::time::advance(Duration::from_millis(199)).await;
+    assert_eq!(count(&lb, 10).get("bad"), None, "still cooling down");
+    tokio::time::advance(Duration::from_millis(1)).await;
     let counts = count(&lb, 100);
     assert_eq!(counts["bad"], 50, "{counts:?}");
     assert!(lb.endpoints().iter().all(|e| !e.ejected));
 }
 
-#[test]
-fn a_failed_probe_ejects_again() {
+#[tokio::test(start_paused = true)]
+async fn a_failed_probe_ejects_again() {
     let breaker = BreakerConfig {
         consecutive_failures: 1,
         cool_down: Duration::from_millis(100),
@@ -141,7 +143,7 @@ fn a_failed_probe_ejects_again() {
     lb.insert("only", 1);
     lb.pick(None).unwrap().failure();
     assert!(lb.pick(None).is_none(), "ejected");
-    std::thread::sleep(Duration::from_millis(150));
+    tokio::time::advance(Duration::from_millis(100)).await;
     let probe = lb.pick(None).expect("the probe");
     // Half-open: nothing else passes while the probe is out.
     assert!(lb.pick(None).is_none());
@@ -299,4 +301,45 @@ async fn http_checks_want_the_expected_status() {
     let sick = status.iter().find(|e| !e.healthy).expect("one marked down");
     assert_eq!(sick.endpoint, addrs[1]);
     assert!((0..10).all(|_| lb.pick(None).unwrap().endpoint() == &addrs[0]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_thresholds_count_results_in_a_row() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tetsuo::balance::health::HealthCheck;
+
+    let up = Arc::new(AtomicBool::new(true));
+    let lb = Balancer::new(Policy::RoundRobin);
+    lb.set([("a".to_owned(), 1), ("b".to_owned(), 1)]);
+    let flag = up.clone();
+    let _checks = HealthCheck::new(move |e: String| {
+        let up = flag.clone();
+        async move { e != "b" || up.load(Ordering::SeqCst) }
+    })
+    .interval(Duration::from_secs(1))
+    .thresholds(2, 3)
+    .spawn(lb.clone());
+    let b_healthy = |lb: &Balancer<String>| {
+        lb.endpoints()
+            .into_iter()
+            .find(|e| e.endpoint == "b")
+            .unwrap()
+            .healthy
+    };
+    // Just after the tick at t (the first tick is at once).
+    let start = tokio::time::Instant::now();
+    let at = |t: u64| tokio::time::sleep_until(start + Duration::from_millis(t * 1000 + 10));
+    at(0).await;
+    up.store(false, Ordering::SeqCst);
+    at(1).await;
+    at(2).await;
+    assert!(b_healthy(&lb), "two failures are not three");
+    at(3).await;
+    assert!(!b_healthy(&lb), "three failures in a row");
+    up.store(true, Ordering::SeqCst);
+    at(4).await;
+    assert!(!b_healthy(&lb), "one pass is not two");
+    at(5).await;
+    assert!(b_healthy(&lb));
 }

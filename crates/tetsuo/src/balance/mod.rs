@@ -32,6 +32,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+/// Now, from tokio's clock (so that paused time drives the breakers in
+/// tests), as the `std` instant the breakers take.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 use crate::connect::{BreakerConfig, BreakerState, CircuitBreaker};
 
 pub mod health;
@@ -168,7 +174,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                 Some(at) => state.draining.swap_remove(at).2,
                 None => Arc::new(Shared {
                     outstanding: AtomicUsize::new(0),
-                    breaker: Mutex::new(CircuitBreaker::new(self.breaker.clone(), Instant::now())),
+                    breaker: Mutex::new(CircuitBreaker::new(self.breaker.clone(), now())),
                 }),
             };
             state.entries.push(Entry {
@@ -265,7 +271,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
     /// and not ejected.
     pub fn pick(&self, key: Option<&dyn HashKey>) -> Option<Pick<E>> {
         let mut state = self.lock();
-        let now = Instant::now();
+        let now = now();
         let n = state.entries.len();
         if n == 0 {
             return None;
@@ -457,7 +463,7 @@ impl<E> Pick<E> {
             .breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        breaker.on_success(Instant::now());
+        breaker.on_success(now());
     }
 
     /// The request failed in a way that speaks of the endpoint (refused,
@@ -469,7 +475,7 @@ impl<E> Pick<E> {
             .breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        breaker.on_failure(Instant::now());
+        breaker.on_failure(now());
     }
 }
 
@@ -486,7 +492,7 @@ impl<E> Drop for Pick<E> {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             if breaker.state() == BreakerState::HalfOpen {
-                breaker.on_failure(Instant::now());
+                breaker.on_failure(now());
             }
         }
     }
