@@ -343,3 +343,29 @@ async fn health_thresholds_count_results_in_a_row() {
     at(5).await;
     assert!(b_healthy(&lb));
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_the_probe_settles_a_half_open_breaker() {
+    let breaker = BreakerConfig {
+        consecutive_failures: 1,
+        cool_down: Duration::from_millis(100),
+        ..BreakerConfig::default()
+    };
+    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    lb.insert("only", 1);
+    // Two requests in flight from before the ejection.
+    let (old_a, old_b) = (lb.pick(None).unwrap(), lb.pick(None).unwrap());
+    lb.pick(None).unwrap().failure();
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let probe = lb.pick(None).expect("the probe");
+    // Their outcomes say nothing about the endpoint now.
+    old_a.success();
+    drop(old_b);
+    assert!(lb.pick(None).is_none(), "still waiting for the probe");
+    // A probe that never reports is replaced after another cool-down.
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let second = lb.pick(None).expect("a new probe");
+    second.success();
+    drop(probe);
+    assert_eq!(count(&lb, 5)["only"], 5);
+}

@@ -144,6 +144,19 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether [`try_acquire`](Self::try_acquire) at `now` would let a
+    /// call through, without taking the probe.
+    pub fn would_allow(&self, now: Instant) -> bool {
+        match self.state {
+            BreakerState::Closed => true,
+            BreakerState::Open { until } => now >= until,
+            BreakerState::HalfOpen => {
+                let since = self.probe_since.unwrap_or(now);
+                now >= since + self.config.cool_down
+            }
+        }
+    }
+
     /// A call succeeded.
     pub fn on_success(&mut self, now: Instant) {
         self.consecutive = 0;

@@ -164,10 +164,19 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
     /// Adds `endpoint` with `weight` (at least 1), or changes the weight of
     /// one already there.
     pub fn insert(&self, endpoint: E, weight: u32) {
-        let weight = weight.max(1);
         let mut state = self.lock();
+        if self.insert_locked(&mut state, endpoint, weight) {
+            self.rebuild(&mut state);
+        }
+    }
+
+    /// Adds or updates under the lock; true if anything changed.
+    fn insert_locked(&self, state: &mut State<E>, endpoint: E, weight: u32) -> bool {
+        let weight = weight.max(1);
         if let Some(e) = state.entries.iter_mut().find(|e| e.endpoint == endpoint) {
+            let changed = e.weight != weight;
             e.weight = weight;
+            changed
         } else {
             // Back from draining: the same counters.
             let shared = match state.draining.iter().position(|d| d.0 == endpoint) {
@@ -184,21 +193,28 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                 current: 0,
                 shared,
             });
+            true
         }
-        self.rebuild(&mut state);
     }
 
     /// Removes `endpoint`: it is not picked any more; picks in flight on it
     /// finish (it shows as draining until they do).
     pub fn remove(&self, endpoint: &E) {
         let mut state = self.lock();
-        if let Some(at) = state.entries.iter().position(|e| &e.endpoint == endpoint) {
-            let e = state.entries.remove(at);
-            if e.shared.outstanding.load(Ordering::Acquire) > 0 {
-                state.draining.push((e.endpoint, e.weight, e.shared));
-            }
+        if Self::remove_locked(&mut state, endpoint) {
             self.rebuild(&mut state);
         }
+    }
+
+    fn remove_locked(state: &mut State<E>, endpoint: &E) -> bool {
+        let Some(at) = state.entries.iter().position(|e| &e.endpoint == endpoint) else {
+            return false;
+        };
+        let e = state.entries.remove(at);
+        if e.shared.outstanding.load(Ordering::Acquire) > 0 {
+            state.draining.push((e.endpoint, e.weight, e.shared));
+        }
+        true
     }
 
     /// Replaces the set with `endpoints` (what discovery found): new ones
@@ -206,18 +222,23 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
     /// kept keeps its counters and breaker.
     pub fn set(&self, endpoints: impl IntoIterator<Item = (E, u32)>) {
         let wanted: Vec<(E, u32)> = endpoints.into_iter().collect();
-        let gone: Vec<E> = self
-            .lock()
+        // One lock: a pick never sees the set half replaced.
+        let mut state = self.lock();
+        let gone: Vec<E> = state
             .entries
             .iter()
             .filter(|e| !wanted.iter().any(|(w, _)| *w == e.endpoint))
             .map(|e| e.endpoint.clone())
             .collect();
+        let mut changed = false;
         for e in &gone {
-            self.remove(e);
+            changed |= Self::remove_locked(&mut state, e);
         }
         for (e, w) in wanted {
-            self.insert(e, w);
+            changed |= self.insert_locked(&mut state, e, w);
+        }
+        if changed {
+            self.rebuild(&mut state);
         }
     }
 
@@ -278,12 +299,47 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
         }
         // Endpoints that may take a request now (a breaker past its
         // cool-down lets one probe through).
-        let usable: Vec<bool> = state
+        let mut usable: Vec<bool> = state
             .entries
             .iter()
             .map(|e| e.healthy && available(&e.shared, now))
             .collect();
-        let chosen = match self.policy {
+        loop {
+            let chosen = self.choose(&mut state, &usable, key)?;
+            let entry = &state.entries[chosen];
+            let probe = {
+                let mut breaker = entry
+                    .shared
+                    .breaker
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if breaker.try_acquire(now).is_err() {
+                    // Its breaker opened meanwhile: another one.
+                    drop(breaker);
+                    usable[chosen] = false;
+                    continue;
+                }
+                breaker.state() == BreakerState::HalfOpen
+            };
+            entry.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+            return Some(Pick {
+                endpoint: entry.endpoint.clone(),
+                shared: entry.shared.clone(),
+                reported: false,
+                probe,
+            });
+        }
+    }
+
+    /// The policy's choice among the usable endpoints.
+    fn choose(
+        &self,
+        state: &mut State<E>,
+        usable: &[bool],
+        key: Option<&dyn HashKey>,
+    ) -> Option<usize> {
+        let n = state.entries.len();
+        match self.policy {
             Policy::RoundRobin => {
                 let start = state.next;
                 let found = (0..n).map(|i| (start + i) % n).find(|&i| usable[i]);
@@ -296,7 +352,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                 let total: i64 = state
                     .entries
                     .iter()
-                    .zip(&usable)
+                    .zip(usable)
                     .filter(|(_, u)| **u)
                     .map(|(e, _)| i64::from(e.weight))
                     .sum();
@@ -363,25 +419,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                         .find(|&i| usable[i])
                 }
             }
-        }?;
-        let entry = &state.entries[chosen];
-        // A breaker past its cool-down lets this pick be its probe.
-        if entry
-            .shared
-            .breaker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .try_acquire(now)
-            .is_err()
-        {
-            return None;
         }
-        entry.shared.outstanding.fetch_add(1, Ordering::AcqRel);
-        Some(Pick {
-            endpoint: entry.endpoint.clone(),
-            shared: entry.shared.clone(),
-            reported: false,
-        })
     }
 
     /// Consistent hashing's ring, after a change of endpoints.
@@ -407,16 +445,11 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
 /// Whether an endpoint's breaker lets a request through now (without
 /// taking the half-open probe).
 fn available(shared: &Shared, now: Instant) -> bool {
-    match shared
+    shared
         .breaker
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .state()
-    {
-        BreakerState::Closed => true,
-        BreakerState::Open { until } => until <= now,
-        BreakerState::HalfOpen => false,
-    }
+        .would_allow(now)
 }
 
 /// A key for consistent hashing: anything hashable.
@@ -439,6 +472,9 @@ pub struct Pick<E> {
     endpoint: E,
     shared: Arc<Shared>,
     reported: bool,
+    /// This pick is the half-open breaker's probe: only its outcome
+    /// settles the breaker while it is half-open.
+    probe: bool,
 }
 
 impl<E: fmt::Debug> fmt::Debug for Pick<E> {
@@ -463,7 +499,9 @@ impl<E> Pick<E> {
             .breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        breaker.on_success(now());
+        if self.probe || breaker.state() != BreakerState::HalfOpen {
+            breaker.on_success(now());
+        }
     }
 
     /// The request failed in a way that speaks of the endpoint (refused,
@@ -475,14 +513,16 @@ impl<E> Pick<E> {
             .breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        breaker.on_failure(now());
+        if self.probe || breaker.state() != BreakerState::HalfOpen {
+            breaker.on_failure(now());
+        }
     }
 }
 
 impl<E> Drop for Pick<E> {
     fn drop(&mut self) {
         self.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
-        if !self.reported {
+        if !self.reported && self.probe {
             // A probe abandoned without a verdict must not hold the breaker
             // half-open for ever: it counts against the endpoint (another
             // probe follows the cool-down).
