@@ -215,9 +215,78 @@ async fn a_cancelled_waiter_passes_its_turn_on() {
         tokio::spawn(async move { pool.get(&"a", || opener.open()).await.map(|c| c.id) })
     };
     tokio::time::sleep(Duration::from_millis(10)).await;
+    // Handed to the first waiter, which is cancelled before it runs: the
+    // connection passes on to the second.
+    held.release();
     first.abort();
     let _ = first.await;
-    held.release();
-    // The connection went to the second waiter, not to the cancelled one.
     assert_eq!(second.await.unwrap().unwrap(), 0);
+    // (The second dropped it: closed.)
+    assert_eq!(pool.stats().open, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_place_freed_by_a_close_goes_to_the_first_waiter_not_a_newcomer() {
+    let pool: Pool<&str, Conn> = Pool::new(config(|c| c.max_per_key = 1));
+    let opener = Opener::default();
+    let held = pool.get(&"a", || opener.open()).await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let spawn_waiter = |name: &'static str| {
+        let (pool, opener, order) = (pool.clone(), opener.clone(), order.clone());
+        tokio::spawn(async move {
+            let c = pool.get(&"a", || opener.open()).await.unwrap();
+            order.lock().unwrap().push(name);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(c); // closed, not returned
+        })
+    };
+    let b = spawn_waiter("b");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    // Closed: its place goes to "b"; "d" arrives before "b" runs.
+    drop(held);
+    let d = spawn_waiter("d");
+    b.await.unwrap();
+    d.await.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["b", "d"]);
+    assert_eq!(pool.stats().open, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fresh_waiter_gets_a_place_not_an_idle_connection() {
+    let pool: Pool<&str, Conn> = Pool::new(config(|c| c.max_per_key = 1));
+    let opener = Opener::default();
+    let held = pool.get(&"a", || opener.open()).await.unwrap();
+    let fresh = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            matches!(
+                pool.checkout(&"a", true, None).await,
+                Ok(Checkout::Connect(_))
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    held.release();
+    assert!(
+        fresh.await.unwrap(),
+        "handed a place to open a new connection"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_holds_when_connections_are_closed_between_checkouts() {
+    let pool: Pool<&str, Conn> = Pool::new(config(|c| c.connect_rate = Some((1.0, 1))));
+    let opener = Opener::default();
+    let started = Instant::now();
+    for _ in 0..4 {
+        // Closed each time: every checkout opens a new connection.
+        drop(pool.get(&"a", || opener.open()).await.unwrap());
+    }
+    // One at once, then one a second.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(opener.opened.load(Ordering::SeqCst), 4);
 }

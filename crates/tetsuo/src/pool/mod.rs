@@ -151,14 +151,25 @@ struct Idle<C> {
     born: Instant,
 }
 
-/// A connection handed to a waiter, or `None`: a place is free, look again.
-type Handed<C> = Option<(C, Instant)>;
+/// What a waiter is handed: a connection to reuse, or the place of one
+/// that closed (to open a new one in).
+enum Handed<C> {
+    Conn(C, Instant),
+    Place,
+}
+
+/// A checkout waiting: its channel, and whether it wants a new connection
+/// (`fresh`: it is handed places only).
+struct Waiting<C> {
+    tx: oneshot::Sender<Handed<C>>,
+    fresh: bool,
+}
 
 struct PerKey<C> {
     idle: Vec<Idle<C>>,
     /// Open or being opened.
     open: usize,
-    waiters: VecDeque<oneshot::Sender<Handed<C>>>,
+    waiters: VecDeque<Waiting<C>>,
     bucket: Option<TokenBucket>,
 }
 
@@ -177,7 +188,17 @@ struct State<K, C> {
     keys: HashMap<K, PerKey<C>>,
     open: usize,
     /// Checkouts held back by `max_total` (with their key).
-    total_waiters: VecDeque<(K, oneshot::Sender<Handed<C>>)>,
+    total_waiters: VecDeque<(K, Waiting<C>)>,
+}
+
+impl<K: Key, C> State<K, C> {
+    /// Forgets waiters that gave up (timed out, cancelled).
+    fn prune(&mut self) {
+        for per in self.keys.values_mut() {
+            per.waiters.retain(|w| !w.tx.is_closed());
+        }
+        self.total_waiters.retain(|(_, w)| !w.tx.is_closed());
+    }
 }
 
 struct Inner<K, C> {
@@ -245,7 +266,8 @@ impl<K: Key, C: Poolable> Pool<K, C> {
 
     /// Counts now.
     pub fn stats(&self) -> PoolStats {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.prune();
         PoolStats {
             open: state.open,
             idle: state.keys.values().map(|k| k.idle.len()).sum(),
@@ -258,8 +280,7 @@ impl<K: Key, C: Poolable> Pool<K, C> {
     }
 
     /// A connection for `key`, opened with `connect` if no idle one is
-    /// alive; waits (no longer than `wait`, if given, then `Timeout`)
-    /// while the caps are reached.
+    /// alive; waits while the caps are reached.
     pub async fn get<F, Fut>(&self, key: &K, connect: F) -> Result<Pooled<K, C>>
     where
         F: FnOnce() -> Fut,
@@ -285,112 +306,137 @@ impl<K: Key, C: Poolable> Pool<K, C> {
         wait: Option<Duration>,
     ) -> Result<Checkout<K, C>> {
         let deadline = wait.map(|w| Instant::now() + w);
-        loop {
-            let next = self.decide(key, fresh);
-            let rx = match next {
-                Next::Idle(mut conn, born) => {
-                    if !conn.is_alive().await {
-                        // Closed by the peer while idle: its place is freed.
-                        self.evict(1);
-                        drop(conn);
-                        self.discard(key);
-                        continue;
-                    }
+        let handed = match self.decide(key, fresh) {
+            Next::Idle(conn, born) => Handed::Conn(conn, born),
+            Next::Open => Handed::Place,
+            Next::Wait(rx) => {
+                let mut waiter = Waiter {
+                    rx: Some(rx),
+                    pool: self.clone(),
+                    key: key.clone(),
+                };
+                let handed = match deadline {
+                    Some(at) => tokio::time::timeout_at(at, waiter.recv())
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => waiter.recv().await,
+                };
+                let Some(handed) = handed else {
+                    return Err(
+                        Error::new(ErrorKind::Timeout, "wait for a pooled connection")
+                            .with_name(format!("{key:?}"))
+                            .with_detail("every connection stayed busy"),
+                    );
+                };
+                handed
+            }
+        };
+        match handed {
+            Handed::Conn(conn, born) => {
+                // Held as a Pooled from here: a cancelled probe frees it.
+                let mut pooled = self.pooled(key, Some((conn, born)), true);
+                let alive = match pooled.conn.as_mut() {
+                    Some(c) => c.is_alive().await,
+                    None => false,
+                };
+                if alive {
                     self.inner.reused.fetch_add(1, Ordering::Relaxed);
                     self.count("reused");
-                    return Ok(Checkout::Reused(self.pooled(key, Some((conn, born)), true)));
+                    return Ok(Checkout::Reused(pooled));
                 }
-                Next::Open => {
-                    let place = self.pooled(key, None, false);
-                    self.wait_for_token(key, deadline).await?;
-                    self.inner.created.fetch_add(1, Ordering::Relaxed);
-                    self.count("created");
-                    return Ok(Checkout::Connect(place));
-                }
-                Next::Wait(rx) => rx,
-            };
-            let mut waiter = Waiter {
-                rx: Some(rx),
-                pool: self.clone(),
-                key: key.clone(),
-            };
-            let handed = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, waiter.recv()).await {
-                    Ok(handed) => handed,
-                    Err(_) => {
-                        return Err(
-                            Error::new(ErrorKind::Timeout, "wait for a pooled connection")
-                                .with_name(format!("{key:?}"))
-                                .with_detail("every connection stayed busy"),
-                        );
-                    }
-                },
-                None => waiter.recv().await,
-            };
-            if let Some((conn, born)) = handed {
-                self.inner.reused.fetch_add(1, Ordering::Relaxed);
-                self.count("reused");
-                return Ok(Checkout::Reused(self.pooled(key, Some((conn, born)), true)));
+                // Closed by the peer while idle: its place is ours to open
+                // a new one in.
+                self.evict(1);
+                pooled.conn = None;
+                pooled.reused = false;
+                self.place(key, pooled, deadline).await
             }
-            // A place was freed: look again.
+            Handed::Place => {
+                let place = self.pooled(key, None, false);
+                self.place(key, place, deadline).await
+            }
         }
+    }
+
+    /// A place to open a connection in, once the connect rate allows.
+    async fn place(
+        &self,
+        key: &K,
+        place: Pooled<K, C>,
+        deadline: Option<Instant>,
+    ) -> Result<Checkout<K, C>> {
+        self.wait_for_token(key, deadline).await?;
+        self.inner.created.fetch_add(1, Ordering::Relaxed);
+        self.count("created");
+        Ok(Checkout::Connect(place))
     }
 
     /// Under the lock: an idle connection, a place, or a queue to wait in.
     fn decide(&self, key: &K, fresh: bool) -> Next<C> {
         let config = &self.inner.config;
-        let mut state = self.lock();
-        let now = Instant::now();
-        let mut evicted = 0;
-        let mut found = None;
-        {
-            let per = state.keys.entry(key.clone()).or_default();
-            while !fresh && let Some(idle) = per.idle.pop() {
-                if self.expired(&idle, now) {
-                    per.open -= 1;
-                    evicted += 1;
-                    continue;
+        let mut doomed = Vec::new();
+        let next = {
+            let mut state = self.lock();
+            state.prune();
+            let now = Instant::now();
+            let mut found = None;
+            {
+                let per = state.keys.entry(key.clone()).or_default();
+                while !fresh && let Some(idle) = per.idle.pop() {
+                    if self.expired(&idle, now) {
+                        per.open -= 1;
+                        doomed.push(idle.conn);
+                        continue;
+                    }
+                    found = Some((idle.conn, idle.born));
+                    break;
                 }
-                found = Some((idle.conn, idle.born));
-                break;
             }
-        }
-        state.open -= evicted;
-        self.evict(evicted);
-        if let Some((conn, born)) = found {
-            return Next::Idle(conn, born);
-        }
-        let key_full = {
+            state.open -= doomed.len();
             let per = state.keys.get(key).expect("just made");
-            config.max_per_key != 0 && per.open >= config.max_per_key
+            let key_full = config.max_per_key != 0 && per.open >= config.max_per_key;
+            // Waiters before us come first.
+            let queue_ahead = !per.waiters.is_empty();
+            if let Some((conn, born)) = found {
+                Next::Idle(conn, born)
+            } else if key_full || queue_ahead {
+                let (tx, rx) = oneshot::channel();
+                let per = state.keys.get_mut(key).expect("just made");
+                per.waiters.push_back(Waiting { tx, fresh });
+                Next::Wait(rx)
+            } else if config.max_total != 0 && state.open >= config.max_total {
+                match Self::take_oldest_idle(&mut state) {
+                    Some(conn) => {
+                        doomed.push(conn);
+                        state.open += 1;
+                        state.keys.get_mut(key).expect("just made").open += 1;
+                        Next::Open
+                    }
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        state
+                            .total_waiters
+                            .push_back((key.clone(), Waiting { tx, fresh }));
+                        Next::Wait(rx)
+                    }
+                }
+            } else {
+                state.open += 1;
+                state.keys.get_mut(key).expect("just made").open += 1;
+                Next::Open
+            }
         };
-        if key_full {
-            let (tx, rx) = oneshot::channel();
-            state
-                .keys
-                .get_mut(key)
-                .expect("just made")
-                .waiters
-                .push_back(tx);
-            return Next::Wait(rx);
-        }
-        if config.max_total != 0
-            && state.open >= config.max_total
-            && !self.evict_oldest_idle(&mut state)
-        {
-            let (tx, rx) = oneshot::channel();
-            state.total_waiters.push_back((key.clone(), tx));
-            return Next::Wait(rx);
-        }
-        state.open += 1;
-        state.keys.get_mut(key).expect("just made").open += 1;
-        Next::Open
+        // Closed outside the lock.
+        self.evict(doomed.len());
+        drop(doomed);
+        next
     }
 
-    /// At the total cap: closes the longest-idle connection of any key to
-    /// make room. False if none is idle.
-    fn evict_oldest_idle(&self, state: &mut State<K, C>) -> bool {
-        let oldest = state
+    /// At the total cap: takes out the longest-idle connection of any key
+    /// to make room (the caller closes it).
+    fn take_oldest_idle(state: &mut State<K, C>) -> Option<C> {
+        let (k, at) = state
             .keys
             .iter()
             .filter_map(|(k, per)| {
@@ -400,16 +446,13 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                     .min_by_key(|(_, i)| i.since)
                     .map(|(at, i)| (k.clone(), at, i.since))
             })
-            .min_by_key(|(_, _, since)| *since);
-        let Some((k, at, _)) = oldest else {
-            return false;
-        };
+            .min_by_key(|(_, _, since)| *since)
+            .map(|(k, at, _)| (k, at))?;
         let per = state.keys.get_mut(&k).expect("just seen");
-        per.idle.remove(at);
+        let idle = per.idle.remove(at);
         per.open -= 1;
         state.open -= 1;
-        self.evict(1);
-        true
+        Some(idle.conn)
     }
 
     fn expired(&self, idle: &Idle<C>, now: Instant) -> bool {
@@ -490,65 +533,103 @@ impl<K: Key, C: Poolable> Pool<K, C> {
         }
     }
 
-    /// A connection done with: to the key's first waiter, or idle, or
-    /// closed (too old, too many idle, or its place wanted by another key).
-    fn checkin(&self, key: &K, mut conn: C, born: Instant) {
+    /// A connection done with: to the key's first waiter (a fresh one gets
+    /// its place instead), or idle, or closed (too old, too many idle, or
+    /// its place wanted by a checkout held back by the total cap).
+    fn checkin(&self, key: &K, conn: C, born: Instant) {
         let config = &self.inner.config;
         let now = Instant::now();
-        let mut state = self.lock();
-        self.sweep(&mut state, now);
-        let too_old = config
-            .max_lifetime
-            .is_some_and(|t| now.duration_since(born) >= t);
-        let Some(per) = state.keys.get_mut(key) else {
-            return;
-        };
-        if !too_old {
-            while let Some(waiter) = per.waiters.pop_front() {
-                match waiter.send(Some((conn, born))) {
-                    Ok(()) => return,
-                    // That waiter gave up; the next.
-                    Err(Some((back, _))) => conn = back,
-                    Err(None) => return,
+        let mut doomed = Vec::new();
+        let mut conn = Some(conn);
+        let free_place = {
+            let mut state = self.lock();
+            self.sweep(&mut state, now, &mut doomed);
+            state.prune();
+            let too_old = config
+                .max_lifetime
+                .is_some_and(|t| now.duration_since(born) >= t);
+            if too_old {
+                self.evict(1);
+            }
+            let Some(per) = state.keys.get_mut(key) else {
+                return;
+            };
+            if !too_old {
+                while let Some(w) = per.waiters.pop_front() {
+                    if w.fresh {
+                        // It wants a new connection: this one closes and
+                        // its place passes on.
+                        if w.tx.send(Handed::Place).is_ok() {
+                            doomed.extend(conn.take());
+                            break;
+                        }
+                        continue;
+                    }
+                    let handed = Handed::Conn(conn.take().expect("still ours"), born);
+                    match w.tx.send(handed) {
+                        Ok(()) => break,
+                        // That waiter gave up just now: the next.
+                        Err(Handed::Conn(back, _)) => conn = Some(back),
+                        Err(Handed::Place) => {}
+                    }
                 }
             }
+            match conn.take() {
+                // Handed on whole.
+                None => false,
+                Some(c) => {
+                    let room_wanted = !state.total_waiters.is_empty();
+                    let per = state.keys.get_mut(key).expect("seen above");
+                    if !too_old && !room_wanted && per.idle.len() < config.max_idle_per_key {
+                        per.idle.push(Idle {
+                            conn: c,
+                            since: now,
+                            born,
+                        });
+                        false
+                    } else {
+                        doomed.push(c);
+                        true
+                    }
+                }
+            }
+        };
+        drop(doomed);
+        if free_place {
+            self.discard(key);
         }
-        let room_wanted = !state.total_waiters.is_empty();
-        let per = state.keys.get_mut(key).expect("seen above");
-        if !too_old && !room_wanted && per.idle.len() < config.max_idle_per_key {
-            per.idle.push(Idle {
-                conn,
-                since: now,
-                born,
-            });
-            return;
-        }
-        // Closed: its place goes to whoever waits.
-        drop(conn);
-        if too_old {
-            self.evict(1);
-        }
-        drop(state);
-        self.discard(key);
     }
 
     /// A connection closed (or never opened): its place goes to the key's
-    /// first waiter, else to one held back by the total cap.
+    /// first waiter, else to a checkout held back by the total cap, else
+    /// it is freed.
     fn discard(&self, key: &K) {
+        let config = &self.inner.config;
         let mut state = self.lock();
-        state.open = state.open.saturating_sub(1);
-        let woke = match state.keys.get_mut(key) {
-            Some(per) => {
-                per.open = per.open.saturating_sub(1);
-                wake_one(&mut per.waiters)
-            }
-            None => false,
-        };
-        if !woke {
-            while let Some((_, waiter)) = state.total_waiters.pop_front() {
-                if waiter.send(None).is_ok() {
-                    break;
+        state.prune();
+        if let Some(per) = state.keys.get_mut(key) {
+            while let Some(w) = per.waiters.pop_front() {
+                if w.tx.send(Handed::Place).is_ok() {
+                    return;
                 }
+            }
+        }
+        // The place leaves this key.
+        state.open = state.open.saturating_sub(1);
+        if let Some(per) = state.keys.get_mut(key) {
+            per.open = per.open.saturating_sub(1);
+        }
+        while let Some((other, w)) = state.total_waiters.pop_front() {
+            let per = state.keys.entry(other.clone()).or_default();
+            if config.max_per_key != 0 && per.open >= config.max_per_key {
+                // Its own key is full now: it waits there instead.
+                per.waiters.push_back(w);
+                continue;
+            }
+            if w.tx.send(Handed::Place).is_ok() {
+                per.open += 1;
+                state.open += 1;
+                break;
             }
         }
         if let Some(per) = state.keys.get(key)
@@ -560,16 +641,23 @@ impl<K: Key, C: Poolable> Pool<K, C> {
         }
     }
 
-    /// Closes idle connections past their time, on every key, and forgets
-    /// keys with nothing left.
-    fn sweep(&self, state: &mut State<K, C>, now: Instant) {
+    /// Takes idle connections past their time out of every key (into
+    /// `doomed`, closed after the lock), and forgets keys with nothing
+    /// left.
+    fn sweep(&self, state: &mut State<K, C>, now: Instant, doomed: &mut Vec<C>) {
         let mut closed = 0;
         state.keys.retain(|_, per| {
-            let before = per.idle.len();
-            per.idle.retain(|idle| !self.expired(idle, now));
-            let gone = before - per.idle.len();
-            per.open -= gone;
-            closed += gone;
+            let mut kept = Vec::with_capacity(per.idle.len());
+            for idle in per.idle.drain(..) {
+                if self.expired(&idle, now) {
+                    doomed.push(idle.conn);
+                    closed += 1;
+                    per.open -= 1;
+                } else {
+                    kept.push(idle);
+                }
+            }
+            per.idle = kept;
             let bucket_full = per
                 .bucket
                 .as_mut()
@@ -589,6 +677,7 @@ impl<K: Key, C: Poolable> Pool<K, C> {
         Fut: Future<Output = Result<C>>,
     {
         let mut opened = Vec::new();
+        let mut result = Ok(());
         loop {
             let idle = self.lock().keys.get(key).map_or(0, |p| p.idle.len());
             if idle + opened.len() >= n {
@@ -605,37 +694,37 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                 break;
             }
             match self.checkout(key, true, Some(Duration::ZERO)).await {
-                Ok(Checkout::Connect(mut place)) => {
-                    place.fill(connect().await?);
-                    opened.push(place);
-                }
+                Ok(Checkout::Connect(mut place)) => match connect().await {
+                    Ok(conn) => {
+                        place.fill(conn);
+                        opened.push(place);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                },
                 Ok(Checkout::Reused(pooled)) => pooled.release(),
                 // Another checkout took the room, or the rate says wait.
                 Err(e) if e.kind() == ErrorKind::Timeout => break,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         let count = opened.len();
+        // What was opened stays, even if a later connect failed.
         for pooled in opened {
             pooled.release();
         }
-        Ok(count)
+        result.map(|()| count)
     }
-}
-
-/// Wakes the first waiter still waiting with a free place.
-fn wake_one<C>(waiters: &mut VecDeque<oneshot::Sender<Handed<C>>>) -> bool {
-    while let Some(waiter) = waiters.pop_front() {
-        if waiter.send(None).is_ok() {
-            return true;
-        }
-    }
-    false
 }
 
 /// A checkout waiting. Dropped before it took what it was handed
 /// (cancelled, or timed out at that very moment), it passes it on: a
-/// connection back to the pool, a free place to the next waiter.
+/// connection back to the pool, a place to the next waiter.
 struct Waiter<K: Key, C: Poolable> {
     rx: Option<oneshot::Receiver<Handed<C>>>,
     pool: Pool<K, C>,
@@ -643,9 +732,10 @@ struct Waiter<K: Key, C: Poolable> {
 }
 
 impl<K: Key, C: Poolable> Waiter<K, C> {
-    async fn recv(&mut self) -> Handed<C> {
+    /// What it was handed; `None` if the pool went away.
+    async fn recv(&mut self) -> Option<Handed<C>> {
         let rx = self.rx.as_mut()?;
-        let handed = rx.await.ok().flatten();
+        let handed = rx.await.ok();
         self.rx = None;
         handed
     }
@@ -658,21 +748,8 @@ impl<K: Key, C: Poolable> Drop for Waiter<K, C> {
         };
         rx.close();
         match rx.try_recv() {
-            Ok(Some((conn, born))) => self.pool.checkin(&self.key, conn, born),
-            Ok(None) => {
-                let mut state = self.pool.lock();
-                let woke = state
-                    .keys
-                    .get_mut(&self.key)
-                    .is_some_and(|per| wake_one(&mut per.waiters));
-                if !woke {
-                    while let Some((_, waiter)) = state.total_waiters.pop_front() {
-                        if waiter.send(None).is_ok() {
-                            break;
-                        }
-                    }
-                }
-            }
+            Ok(Handed::Conn(conn, born)) => self.pool.checkin(&self.key, conn, born),
+            Ok(Handed::Place) => self.pool.discard(&self.key),
             Err(_) => {}
         }
     }
