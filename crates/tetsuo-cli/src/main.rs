@@ -7,6 +7,7 @@ mod echo;
 mod files;
 mod get;
 mod pipeline;
+mod proxy;
 mod serve;
 mod signals;
 mod socks;
@@ -39,6 +40,8 @@ enum Command {
     Socks(socks::SocksArgs),
     /// WebSocket client (websocat-like): stdin lines out, messages to stdout.
     Ws(ws::WsArgs),
+    /// HTTP reverse proxy: load balancing, health checks, discovery.
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             Command::Get(args) => get::run(args).await,
             Command::Socks(args) => socks::run(args).await,
             Command::Ws(args) => ws::run(args).await,
+            Command::Proxy(args) => proxy::run(args).await,
         }
     });
     // Reads of stdin run on a blocking thread that may never return; do not

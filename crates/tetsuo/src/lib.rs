@@ -58,8 +58,10 @@
 //!
 //! - `http` (default): the [`http`] module (server, client, `Body`) and the
 //!   blocking client.
-//! - `connect` (default, implied by `http`): [`connect`], [`dns`] and
-//!   [`proxy`].
+//! - `connect` (default, implied by `http`): [`connect`], [`dns`],
+//!   [`proxy`], [`pool`] and [`balance`].
+//! - `discover`: `tetsuo::discover`, endpoints from watched files and etcd
+//!   feeding a [`balance::Balancer`].
 //! - `dns-hickory`: `dns::HickoryResolver`, a caching DNS client;
 //!   `dns-over-tls` and `dns-over-https` add those transports.
 //! - `ws`: `tetsuo::ws`, WebSocket (RFC 6455, RFC 7692).
@@ -76,6 +78,8 @@ pub mod balance;
 pub mod blocking;
 #[cfg(feature = "connect")]
 pub mod connect;
+#[cfg(feature = "discover")]
+pub mod discover;
 #[cfg(feature = "connect")]
 pub mod dns;
 mod error;
@@ -113,7 +117,7 @@ mod guides {
     #[cfg(feature = "ws")]
     #[doc = include_str!("../../../docs/websocket.md")]
     struct WebSocket;
-    #[cfg(feature = "connect")]
+    #[cfg(feature = "discover")]
     #[doc = include_str!("../../../docs/pool.md")]
     struct Pool;
 }

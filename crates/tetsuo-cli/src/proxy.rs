@@ -1,0 +1,420 @@
+//! `tetsuo proxy`: an HTTP reverse proxy in front of backends chosen by a
+//! balancer, with active health checks, passive ejection, idempotent
+//! retries on another backend, discovery (a file or etcd) and per-backend
+//! metrics on an admin listener.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tetsuo::balance::health::HealthCheck;
+use tetsuo::balance::{Balancer, Pick, Policy};
+use tetsuo::discover::{self, Discovery};
+use tetsuo::http::client::Client;
+use tetsuo::http::server::{ClientAddr, Server};
+use tetsuo::http::{Body, service_fn};
+
+use crate::signals::{Signal, Signals};
+
+const NAME: &str = "tetsuo proxy";
+
+/// Arguments of `tetsuo proxy`.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Where to listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// A backend, http://HOST:PORT with an optional weight after a
+    /// semicolon (http://10.0.0.7:8080;weight=3); repeatable.
+    #[arg(long, value_name = "URL")]
+    upstream: Vec<String>,
+    /// Backends from discovery instead: file:PATH (one HOST:PORT [WEIGHT]
+    /// per line, watched) or etcd:http://HOST:PORT/PREFIX (keys under the
+    /// prefix hold HOST:PORT [WEIGHT], watched).
+    #[arg(long, value_name = "SOURCE", conflicts_with = "upstream")]
+    discover: Option<String>,
+    /// How backends are chosen.
+    #[arg(long, value_enum, default_value_t = PolicyArg::RoundRobin)]
+    policy: PolicyArg,
+    /// Health check: GET this path on each backend, which must answer 200
+    /// (default: a TCP connect).
+    #[arg(long, value_name = "PATH")]
+    health_path: Option<String>,
+    /// Seconds between health checks.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    health_interval: f64,
+    /// Idempotent requests without a body that fail to reach a backend go
+    /// to another, up to this many times.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+    /// Seconds to connect to a backend.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    connect_timeout: f64,
+    /// An admin listener: GET /metrics (Prometheus) and /backends.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PolicyArg {
+    RoundRobin,
+    Weighted,
+    LeastOutstanding,
+    P2c,
+    /// Consistent hashing on the client's IP address.
+    Hash,
+}
+
+impl PolicyArg {
+    fn policy(self) -> Policy {
+        match self {
+            PolicyArg::RoundRobin => Policy::RoundRobin,
+            PolicyArg::Weighted => Policy::WeightedRoundRobin,
+            PolicyArg::LeastOutstanding => Policy::LeastOutstanding,
+            PolicyArg::P2c => Policy::PowerOfTwoChoices,
+            PolicyArg::Hash => Policy::ConsistentHash { replicas: 100 },
+        }
+    }
+}
+
+/// `http://host:port[;weight=N]` as (`host:port`, weight).
+fn parse_upstream(s: &str) -> anyhow::Result<(String, u32)> {
+    let (url, weight) = match s.split_once(";weight=") {
+        Some((url, w)) => (
+            url,
+            w.parse()
+                .context("--upstream: the weight must be a number")?,
+        ),
+        None => (s, 1),
+    };
+    let uri: http::Uri = url.parse().context("--upstream: not a URL")?;
+    if uri.scheme_str() != Some("http") {
+        bail!("--upstream {s}: only http:// backends");
+    }
+    let authority = uri
+        .authority()
+        .context("--upstream: the URL needs a host")?;
+    let port = authority.port_u16().unwrap_or(80);
+    Ok((format!("{}:{port}", authority.host()), weight))
+}
+
+/// Headers that belong to one connection, not to the message (RFC 9110
+/// §7.6.1): not forwarded either way.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    // Fields the Connection header names are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(http::header::TRANSFER_ENCODING);
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// A response body that keeps its backend's pick (outstanding) until it
+/// ends.
+struct Tracked {
+    inner: Body,
+    pick: Option<Pick<String>>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = tetsuo::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tetsuo::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            None => {
+                if let Some(pick) = self.pick.take() {
+                    pick.success();
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(pick) = self.pick.take() {
+                    pick.failure();
+                }
+            }
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn bad_gateway(why: &str) -> Response<Body> {
+    let mut res = Response::new(Body::from(format!("{why}\n")));
+    *res.status_mut() = StatusCode::BAD_GATEWAY;
+    res
+}
+
+/// One request through the proxy.
+async fn forward(
+    lb: Balancer<String>,
+    client: Client,
+    retries: u32,
+    req: Request<Body>,
+) -> Response<Body> {
+    let peer = req.extensions().get::<ClientAddr>().map(|a| a.0);
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(peer) = peer {
+        let forwarded = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(before) => format!("{before}, {}", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&forwarded) {
+            parts.headers.insert("x-forwarded-for", v);
+        }
+    }
+    // Only a request that can be sent again goes to another backend.
+    let can_retry = idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
+    let mut body = Some(body);
+    let mut attempt = 0;
+    loop {
+        let hash_key = peer.map(|p| p.ip());
+        let pick = match &hash_key {
+            Some(ip) => lb.pick(Some(ip)),
+            None => lb.pick(None),
+        };
+        let Some(pick) = pick else {
+            return bad_gateway("no healthy backend");
+        };
+        let backend = pick.endpoint().clone();
+        let mut upstream = Request::new(body.take().unwrap_or_default());
+        *upstream.method_mut() = parts.method.clone();
+        *upstream.headers_mut() = parts.headers.clone();
+        upstream.headers_mut().remove(http::header::HOST);
+        *upstream.uri_mut() = match format!("http://{backend}{path}").parse() {
+            Ok(uri) => uri,
+            Err(_) => return bad_gateway("a backend address that is not a URL"),
+        };
+        match client.execute(upstream).await {
+            Ok(res) => {
+                let status = res.status();
+                metrics::counter!(
+                    "tetsuo_proxy_requests_total",
+                    "backend" => backend.clone(),
+                    "class" => format!("{}xx", status.as_u16() / 100)
+                )
+                .increment(1);
+                let mut res = res.into_http();
+                strip_hop_by_hop(res.headers_mut());
+                let (head, inner) = res.into_parts();
+                let pick = if status.is_server_error() {
+                    pick.failure();
+                    None
+                } else {
+                    Some(pick)
+                };
+                return Response::from_parts(head, Body::wrap(Tracked { inner, pick }));
+            }
+            Err(e) => {
+                metrics::counter!(
+                    "tetsuo_proxy_requests_total",
+                    "backend" => backend.clone(),
+                    "class" => "error"
+                )
+                .increment(1);
+                pick.failure();
+                if can_retry && attempt < retries {
+                    attempt += 1;
+                    body = Some(Body::empty());
+                    continue;
+                }
+                return bad_gateway(&format!("{backend}: {e}"));
+            }
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .context("install the Prometheus recorder")?;
+    let lb: Balancer<String> = Balancer::new(args.policy.policy());
+    let mut _discovery: Option<Discovery> = None;
+    match &args.discover {
+        Some(source) => {
+            if let Some(path) = source.strip_prefix("file:") {
+                let file = discover::file(path).interval(Duration::from_millis(200));
+                lb.set(file.read().context("read the endpoints file")?);
+                _discovery = Some(file.spawn(lb.clone()));
+            } else if let Some(rest) = source.strip_prefix("etcd:") {
+                let uri: http::Uri = rest.parse().context("--discover etcd: not a URL")?;
+                let base = format!(
+                    "{}://{}",
+                    uri.scheme_str().unwrap_or("http"),
+                    uri.authority()
+                        .context("--discover etcd: the URL needs a host")?
+                );
+                let source = discover::etcd(&base, uri.path())?;
+                _discovery = Some(source.spawn(lb.clone()));
+            } else {
+                bail!("--discover: expected file:PATH or etcd:URL/PREFIX");
+            }
+        }
+        None => {
+            if args.upstream.is_empty() {
+                bail!("give --upstream URL (repeatable) or --discover SOURCE");
+            }
+            let backends = args
+                .upstream
+                .iter()
+                .map(|u| parse_upstream(u))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            lb.set(backends);
+        }
+    }
+    let connect_timeout = Duration::from_secs_f64(args.connect_timeout.max(0.001));
+    let client = Client::builder()
+        .no_proxy()
+        .connect_timeout(Some(connect_timeout))
+        .build()?;
+    let interval = Duration::from_secs_f64(args.health_interval.max(0.05));
+    let check = match &args.health_path {
+        Some(path) => HealthCheck::http_get(client.clone(), path, StatusCode::OK),
+        None => HealthCheck::tcp(tetsuo::connect::Connector::new()),
+    };
+    let _health = check
+        .interval(interval)
+        .timeout(connect_timeout)
+        .thresholds(1, 1)
+        .on_change(|e| {
+            eprintln!(
+                "{NAME}: backend {} is {}",
+                e.endpoint,
+                if e.healthy { "up" } else { "down" }
+            );
+        })
+        .spawn(lb.clone());
+
+    if let Some(admin) = args.admin {
+        let listener = tokio::net::TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("listen on {admin}"))?;
+        eprintln!("{NAME}: admin on http://{}", listener.local_addr()?);
+        tokio::spawn(serve_admin(listener, lb.clone(), prometheus));
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
+    eprintln!("{NAME}: listening on http://{}", listener.local_addr()?);
+    let retries = args.retries;
+    let service = service_fn(move |req: Request<Body>| {
+        let (lb, client) = (lb.clone(), client.clone());
+        async move { Ok::<_, Infallible>(forward(lb, client, retries, req).await) }
+    });
+    let server = Server::builder().max_connections_per_ip(0).build();
+    let handle = server.handle();
+    let mut signals = Signals::new()?;
+    tokio::select! {
+        result = server.serve_tcp(listener, service) => result?,
+        signal = async {
+            loop {
+                if let Signal::Stop = signals.next().await? {
+                    return anyhow::Ok(());
+                }
+            }
+        } => signal?,
+    }
+    handle.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+/// The admin listener: `/metrics` and `/backends`.
+async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    lb: Balancer<String>,
+    prometheus: PrometheusHandle,
+) {
+    let service = service_fn(move |req: Request<Body>| {
+        let (lb, prometheus) = (lb.clone(), prometheus.clone());
+        async move {
+            let body = match req.uri().path() {
+                "/metrics" => prometheus.render(),
+                "/backends" => lb
+                    .endpoints()
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{} weight={} outstanding={} {}\n",
+                            e.endpoint,
+                            e.weight,
+                            e.outstanding,
+                            if e.draining {
+                                "draining"
+                            } else if !e.healthy {
+                                "down"
+                            } else if e.ejected {
+                                "ejected"
+                            } else {
+                                "up"
+                            }
+                        )
+                    })
+                    .collect(),
+                _ => {
+                    let mut res = Response::new(Body::from("not found\n"));
+                    *res.status_mut() = StatusCode::NOT_FOUND;
+                    return Ok::<_, Infallible>(res);
+                }
+            };
+            Ok(Response::new(Body::from(body)))
+        }
+    });
+    let _ = Server::builder().build().serve_tcp(listener, service).await;
+}

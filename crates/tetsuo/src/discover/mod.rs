@@ -1,0 +1,317 @@
+//! Service discovery: where a [`Balancer`]'s endpoints come from — a
+//! static list, a file watched for changes, or a key prefix in etcd
+//! (watched through its v3 HTTP/JSON gateway) — kept up to date live.
+//! Updates go through [`Balancer::set`], so endpoints that disappear stop
+//! being picked while their requests in flight finish.
+//!
+//! An endpoint is written `host:port`, optionally followed by a weight:
+//! `10.0.0.7:8080 3`. Feature: `discover`.
+//!
+//! ```no_run
+//! use tetsuo::balance::{Balancer, Policy};
+//! use tetsuo::discover;
+//!
+//! # async fn demo() -> tetsuo::Result<()> {
+//! let lb = Balancer::new(Policy::RoundRobin);
+//! // Keys under /services/api/ hold "host:port [weight]".
+//! let _watch = discover::etcd("http://127.0.0.1:2379", "/services/api/")?.spawn(lb.clone());
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::task::JoinHandle;
+
+use crate::balance::Balancer;
+use crate::http::Body;
+use crate::http::client::Client;
+use crate::{Error, ErrorKind, Result};
+
+/// Parses `host:port [weight]` (the weight defaults to 1); `None` for
+/// anything else, blank lines and `#` comments.
+pub fn parse_endpoint(line: &str) -> Option<(String, u32)> {
+    let line = line.split('#').next()?.trim();
+    let mut parts = line.split_whitespace();
+    let addr = parts.next()?;
+    let weight = match parts.next() {
+        Some(w) => w.parse().ok()?,
+        None => 1,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    let (host, port) = addr.rsplit_once(':')?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return None;
+    }
+    Some((addr.to_owned(), weight))
+}
+
+/// Discovery running; dropping it stops the updates (the balancer keeps
+/// the last set).
+#[derive(Debug)]
+pub struct Discovery {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Discovery {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A file of endpoints, one per line, read again whenever it changes.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    path: PathBuf,
+    interval: Duration,
+}
+
+/// Endpoints from the file at `path` (checked every second; see
+/// [`FileSource::interval`]).
+pub fn file(path: impl Into<PathBuf>) -> FileSource {
+    FileSource {
+        path: path.into(),
+        interval: Duration::from_secs(1),
+    }
+}
+
+impl FileSource {
+    /// How often the file is looked at.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Reads the file now.
+    pub fn read(&self) -> Result<Vec<(String, u32)>> {
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| Error::io("read the endpoints file", e).with_path(&self.path))?;
+        Ok(text.lines().filter_map(parse_endpoint).collect())
+    }
+
+    /// Keeps `balancer`'s endpoints as the file lists them. A file that
+    /// cannot be read leaves the set as it was.
+    pub fn spawn(self, balancer: Balancer<String>) -> Discovery {
+        Discovery {
+            task: tokio::spawn(async move {
+                let mut last: Option<Vec<(String, u32)>> = None;
+                let mut tick = tokio::time::interval(self.interval);
+                loop {
+                    tick.tick().await;
+                    let Ok(now) = self.read() else { continue };
+                    if last.as_ref() != Some(&now) {
+                        balancer.set(now.iter().cloned());
+                        last = Some(now);
+                    }
+                }
+            }),
+        }
+    }
+}
+
+/// Endpoints under a key prefix of etcd (v3), listed and then watched.
+#[derive(Debug, Clone)]
+pub struct EtcdSource {
+    client: Client,
+    base: String,
+    prefix: Vec<u8>,
+}
+
+/// Endpoints under `prefix` in the etcd at `url` (`http://host:2379`),
+/// through its HTTP/JSON gateway (`/v3/kv/range`, `/v3/watch`).
+pub fn etcd(url: &str, prefix: &str) -> Result<EtcdSource> {
+    let client = Client::builder().no_proxy().build()?;
+    Ok(EtcdSource {
+        client,
+        base: url.trim_end_matches('/').to_owned(),
+        prefix: prefix.as_bytes().to_vec(),
+    })
+}
+
+/// The end of a prefix range: the prefix with its last byte one higher
+/// (etcd's `range_end` for "every key starting with").
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff (or empty): every key from the prefix on.
+    vec![0]
+}
+
+fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+fn unb64(v: &serde_json::Value) -> Option<Vec<u8>> {
+    STANDARD.decode(v.as_str()?).ok()
+}
+
+/// etcd writes 64-bit numbers as strings.
+fn number(v: &serde_json::Value) -> Option<i64> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_i64())
+}
+
+impl EtcdSource {
+    /// Uses `client` (TLS, proxies, timeouts) to reach etcd.
+    pub fn client(mut self, client: Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> Result<http::Response<Body>> {
+        let req = http::Request::post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, "ask etcd").with_source(e))?;
+        let res = self.client.execute(req).await?;
+        if !res.status().is_success() {
+            return Err(Error::new(ErrorKind::Protocol, "ask etcd")
+                .with_name(self.base.clone())
+                .with_detail(format!("{path} answered {}", res.status())));
+        }
+        Ok(res.into_http())
+    }
+
+    /// Lists the endpoints now: key to endpoint, and the revision read.
+    pub async fn list(&self) -> Result<(BTreeMap<Vec<u8>, (String, u32)>, i64)> {
+        let body = serde_json::json!({
+            "key": b64(&self.prefix),
+            "range_end": b64(&prefix_end(&self.prefix)),
+        });
+        let res = self.post("/v3/kv/range", body).await?;
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, "read etcd's answer").with_source(e))?
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::new(ErrorKind::Protocol, "read etcd's answer").with_source(e))?;
+        let revision = number(&json["header"]["revision"]).unwrap_or(0);
+        let mut set = BTreeMap::new();
+        for kv in json["kvs"].as_array().into_iter().flatten() {
+            if let (Some(key), Some(value)) = (unb64(&kv["key"]), unb64(&kv["value"]))
+                && let Some(endpoint) = std::str::from_utf8(&value).ok().and_then(parse_endpoint)
+            {
+                set.insert(key, endpoint);
+            }
+        }
+        Ok((set, revision))
+    }
+
+    /// Watches from `revision` on, applying each change to `set` and
+    /// `balancer`; returns when the stream ends or fails.
+    async fn watch(
+        &self,
+        set: &mut BTreeMap<Vec<u8>, (String, u32)>,
+        revision: i64,
+        balancer: &Balancer<String>,
+    ) -> Result<()> {
+        let body = serde_json::json!({
+            "create_request": {
+                "key": b64(&self.prefix),
+                "range_end": b64(&prefix_end(&self.prefix)),
+                "start_revision": (revision + 1).to_string(),
+            }
+        });
+        let mut body = self.post("/v3/watch", body).await?.into_body();
+        // One JSON object per line, lines split across chunks at will.
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame?;
+            let Ok(data): std::result::Result<Bytes, _> = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&data);
+            while let Some(at) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=at).collect();
+                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                let events = json["result"]["events"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if events.is_empty() {
+                    continue;
+                }
+                for event in &events {
+                    let Some(key) = unb64(&event["kv"]["key"]) else {
+                        continue;
+                    };
+                    if event["type"].as_str() == Some("DELETE") {
+                        set.remove(&key);
+                    } else {
+                        let value = unb64(&event["kv"]["value"]).unwrap_or_default();
+                        match std::str::from_utf8(&value).ok().and_then(parse_endpoint) {
+                            Some(endpoint) => set.insert(key, endpoint),
+                            None => set.remove(&key),
+                        };
+                    }
+                }
+                balancer.set(set.values().cloned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps `balancer`'s endpoints as etcd lists them: a listing, then a
+    /// watch from its revision; after a failure, again from a listing
+    /// (every second until etcd answers).
+    pub fn spawn(self, balancer: Balancer<String>) -> Discovery {
+        Discovery {
+            task: tokio::spawn(async move {
+                loop {
+                    if let Ok((mut set, revision)) = self.list().await {
+                        balancer.set(set.values().cloned());
+                        let _ = self.watch(&mut set, revision, &balancer).await;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_lines() {
+        assert_eq!(
+            parse_endpoint("10.0.0.1:80"),
+            Some(("10.0.0.1:80".into(), 1))
+        );
+        assert_eq!(
+            parse_endpoint(" a.test:8080 3 # comment"),
+            Some(("a.test:8080".into(), 3))
+        );
+        assert_eq!(parse_endpoint("[::1]:443 2"), Some(("[::1]:443".into(), 2)));
+        for bad in [
+            "", "# only", "nohost", ":80", "a:99999", "a:80 x", "a:80 1 2",
+        ] {
+            assert_eq!(parse_endpoint(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"/svc/"), b"/svc0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b""), vec![0]);
+    }
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# `tetsuo proxy` in front of three `tetsuo serve` backends: weights seen in
+# the backends' own request counts, a backend killed under load (no failed
+# request: idempotent requests go to another), marked down and back up when
+# restarted. Then discovery: a real etcd (Debian's etcd-server) on loopback
+# with endpoints added and removed under a prefix, and a watched file; the
+# proxy follows each change within a second.
+source "$(dirname "$0")/lib/common.sh"
+
+apt_install curl curl
+apt_install etcd-server etcd
+PYTHON=${PYTHON:-python3}
+T=$(tetsuo_bin)
+cd "$WORK" || exit 1
+
+free_ports() {
+    "$PYTHON" -c '
+import socket, sys
+s = [socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])' "$1"
+}
+read -r B1 B2 B3 PROXY ADMIN PROXY2 ADMIN2 PROXY3 ADMIN3 ETCD ETCD_PEER < <(free_ports 11)
+
+start b1.log "$T" serve --listen "127.0.0.1:$B1"
+start b2.log "$T" serve --listen "127.0.0.1:$B2"
+B2_PID=${STARTED_PIDS[-1]}
+start b3.log "$T" serve --listen "127.0.0.1:$B3"
+for log in b1.log b2.log b3.log; do wait_for_line "$log" 'http://' >/dev/null; done
+
+# served COUNT_BEFORE PORT: 2xx requests a backend served (its own metrics).
+served() {
+    timeout 5 curl -s "http://127.0.0.1:$1/metrics" \
+        | awk -F' ' '/^tetsuo_http_requests_total\{class="2xx"\}/ {print $2+0}'
+}
+
+# --- weights, health, a backend killed under load ----------------------------
+start proxy.log "$T" proxy --listen "127.0.0.1:$PROXY" --admin "127.0.0.1:$ADMIN" \
+    --upstream "http://127.0.0.1:$B1;weight=3" --upstream "http://127.0.0.1:$B2" \
+    --upstream "http://127.0.0.1:$B3" --policy weighted --health-path /healthz \
+    --health-interval 0.2
+wait_for_line proxy.log 'listening on' >/dev/null
+before=("$(served "$B1")" "$(served "$B2")" "$(served "$B3")")
+for _ in $(seq 50); do timeout 5 curl -s -o /dev/null "http://127.0.0.1:$PROXY/hello"; done
+after=("$(served "$B1")" "$(served "$B2")" "$(served "$B3")")
+# Each backend also answered the same health checks meanwhile (give or
+# take one): 30+h, 10+h, 10+h.
+d1=$((after[0] - before[0])) d2=$((after[1] - before[1])) d3=$((after[2] - before[2]))
+check "weights 3:1:1 seen in the backends' counts (30/10/10 + health checks)" yes \
+    "$([ $((d1 - d2)) -ge 18 ] && [ $((d1 - d2)) -le 22 ] && [ $((d2 - d3)) -ge -2 ] \
+        && [ $((d2 - d3)) -le 2 ] && echo yes || echo "$d1/$d2/$d3")"
+
+# Load while backend 2 is killed.
+(for _ in $(seq 300); do
+    timeout 5 curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PROXY/hello"
+done >codes.txt) &
+LOAD=$!
+sleep 0.3
+kill "$B2_PID"
+wait "$LOAD"
+check "a backend killed under load: 300 of 300 requests answered 200" 300 \
+    "$(grep -c '^200$' codes.txt)"
+check "  ... it is marked down" yes \
+    "$(wait_for_line proxy.log "backend 127.0.0.1:$B2 is down" >/dev/null && echo yes)"
+start b2-again.log "$T" serve --listen "127.0.0.1:$B2"
+check "  ... and back up when restarted" yes \
+    "$(wait_for_line proxy.log "backend 127.0.0.1:$B2 is up" >/dev/null && echo yes)"
+
+# --- etcd ---------------------------------------------------------------------
+start etcd.log etcd --data-dir "$WORK/etcd" --name tetsuo-interop \
+    --listen-client-urls "http://127.0.0.1:$ETCD" --advertise-client-urls "http://127.0.0.1:$ETCD" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+    --initial-cluster "tetsuo-interop=http://127.0.0.1:$ETCD_PEER"
+for _ in $(seq 100); do
+    timeout 2 curl -s "http://127.0.0.1:$ETCD/health" | grep -q true && break
+    sleep 0.1
+done
+b64() { printf %s "$1" | base64 -w0; }
+etcd_put() {
+    timeout 5 curl -s -X POST "http://127.0.0.1:$ETCD/v3/kv/put" \
+        -d "{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}" >/dev/null
+}
+etcd_del() {
+    timeout 5 curl -s -X POST "http://127.0.0.1:$ETCD/v3/kv/deleterange" \
+        -d "{\"key\":\"$(b64 "$1")\"}" >/dev/null
+}
+# backends ADMIN: the proxy's backend list, sorted, on one line.
+backends() { timeout 5 curl -s "http://127.0.0.1:$1/backends" | awk '{print $1}' | sort | paste -sd' '; }
+# follows ADMIN WANT: the list becomes WANT within a second.
+follows() {
+    local i got
+    for i in $(seq 10); do
+        got=$(backends "$1")
+        [ "$got" == "$2" ] && { echo "$got"; return; }
+        sleep 0.1
+    done
+    echo "$got"
+}
+etcd_put /services/web/one "127.0.0.1:$B1"
+start proxy2.log "$T" proxy --listen "127.0.0.1:$PROXY2" --admin "127.0.0.1:$ADMIN2" \
+    --discover "etcd:http://127.0.0.1:$ETCD/services/web/"
+wait_for_line proxy2.log 'listening on' >/dev/null
+check "etcd: the proxy starts with the endpoint under the prefix" "127.0.0.1:$B1" \
+    "$(follows "$ADMIN2" "127.0.0.1:$B1")"
+etcd_put /services/web/two "127.0.0.1:$B3 2"
+etcd_put /services/other/x "127.0.0.1:1"
+check "etcd: an endpoint added under the prefix joins within a second" \
+    "127.0.0.1:$B1 127.0.0.1:$B3" "$(follows "$ADMIN2" "127.0.0.1:$B1 127.0.0.1:$B3")"
+etcd_del /services/web/one
+check "etcd: an endpoint removed leaves within a second" "127.0.0.1:$B3" \
+    "$(follows "$ADMIN2" "127.0.0.1:$B3")"
+check "etcd: requests go to what etcd lists" "Hello, World!" \
+    "$(timeout 5 curl -s "http://127.0.0.1:$PROXY2/hello")"
+
+# --- a watched file -------------------------------------------------------------
+printf '127.0.0.1:%s\n' "$B1" >endpoints.txt
+start proxy3.log "$T" proxy --listen "127.0.0.1:$PROXY3" --admin "127.0.0.1:$ADMIN3" \
+    --discover "file:$WORK/endpoints.txt"
+wait_for_line proxy3.log 'listening on' >/dev/null
+printf '127.0.0.1:%s\n# a comment\n127.0.0.1:%s 3\n' "$B1" "$B3" >endpoints.txt
+check "file: an endpoint added to the file joins within a second" \
+    "127.0.0.1:$B1 127.0.0.1:$B3" "$(follows "$ADMIN3" "127.0.0.1:$B1 127.0.0.1:$B3")"
+
+echo "$NAME: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
