@@ -3,12 +3,13 @@
 # the backends' own request counts, a backend killed under load (no failed
 # request: idempotent requests go to another), marked down and back up when
 # restarted. Then discovery: a real etcd (Debian's etcd-server) on loopback
-# with endpoints added and removed under a prefix, and a watched file; the
-# proxy follows each change within a second.
+# with endpoints added and removed under a prefix, a watched file, and DNS
+# SRV records from dnsmasq; the proxy follows each change.
 source "$(dirname "$0")/lib/common.sh"
 
 apt_install curl curl
 apt_install etcd-server etcd
+apt_install dnsmasq-base dnsmasq
 PYTHON=${PYTHON:-python3}
 T=$(tetsuo_bin)
 cd "$WORK" || exit 1
@@ -20,7 +21,8 @@ s = [socket.socket() for _ in range(int(sys.argv[1]))]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])' "$1"
 }
-read -r B1 B2 B3 PROXY ADMIN PROXY2 ADMIN2 PROXY3 ADMIN3 ETCD ETCD_PEER < <(free_ports 11)
+read -r B1 B2 B3 PROXY ADMIN PROXY2 ADMIN2 PROXY3 ADMIN3 ETCD ETCD_PEER PROXY4 ADMIN4 DNS \
+    < <(free_ports 14)
 
 start b1.log "$T" serve --listen "127.0.0.1:$B1"
 start b2.log "$T" serve --listen "127.0.0.1:$B2"
@@ -87,10 +89,11 @@ etcd_del() {
 }
 # backends ADMIN: the proxy's backend list, sorted, on one line.
 backends() { timeout 5 curl -s "http://127.0.0.1:$1/backends" | awk '{print $1}' | sort | paste -sd' '; }
-# follows ADMIN WANT: the list becomes WANT within a second.
+# follows ADMIN WANT [TENTHS]: the list becomes WANT within a second (or
+# TENTHS tenths of one).
 follows() {
     local i got
-    for i in $(seq 10); do
+    for i in $(seq "${3:-10}"); do
         got=$(backends "$1")
         [ "$got" == "$2" ] && { echo "$got"; return; }
         sleep 0.1
@@ -121,6 +124,33 @@ wait_for_line proxy3.log 'listening on' >/dev/null
 printf '127.0.0.1:%s\n# a comment\n127.0.0.1:%s 3\n' "$B1" "$B3" >endpoints.txt
 check "file: an endpoint added to the file joins within a second" \
     "127.0.0.1:$B1 127.0.0.1:$B3" "$(follows "$ADMIN3" "127.0.0.1:$B1 127.0.0.1:$B3")"
+
+# --- DNS SRV (dnsmasq) -----------------------------------------------------------
+# dnsmasq serves SRV records for _web._tcp.tetsuo.test (TTL 0: each lookup
+# asks); restarted with other records, the proxy follows at its next lookup.
+dnsmasq_with() {
+    start "dnsmasq-$1.log" dnsmasq --no-daemon --port="$DNS" --listen-address=127.0.0.1 \
+        --bind-interfaces --no-resolv --no-hosts --conf-file=/dev/null "${@:2}"
+    DNSMASQ_PID=${STARTED_PIDS[-1]}
+    wait_for_line "dnsmasq-$1.log" 'started' >/dev/null
+}
+dnsmasq_with first --srv-host="_web._tcp.tetsuo.test,localhost,$B1,0,1" \
+    --srv-host="_web._tcp.tetsuo.test,localhost,$B3,0,3"
+start proxy4.log "$T" proxy --listen "127.0.0.1:$PROXY4" --admin "127.0.0.1:$ADMIN4" \
+    --discover srv:_web._tcp.tetsuo.test --dns-server "127.0.0.1:$DNS" --policy weighted
+wait_for_line proxy4.log 'listening on' >/dev/null
+check "SRV: both records of the best priority" "localhost:$B1 localhost:$B3" \
+    "$(follows "$ADMIN4" "localhost:$B1 localhost:$B3" 20)"
+check "  ... with their weights" "1 3" \
+    "$(timeout 5 curl -s "http://127.0.0.1:$ADMIN4/backends" | sort | sed 's/.*weight=\([0-9]*\).*/\1/' | paste -sd' ')"
+check "  ... and requests go through" "Hello, World!" \
+    "$(timeout 5 curl -s "http://127.0.0.1:$PROXY4/hello")"
+kill "$DNSMASQ_PID"
+wait "$DNSMASQ_PID" 2>/dev/null
+dnsmasq_with second --srv-host="_web._tcp.tetsuo.test,localhost,$B1,10,1" \
+    --srv-host="_web._tcp.tetsuo.test,localhost,$B2,0,1"
+check "SRV: new records (a better priority) are followed" "localhost:$B2" \
+    "$(follows "$ADMIN4" "localhost:$B2" 30)"
 
 echo "$NAME: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tetsuo::balance::health::HealthCheck;
 use tetsuo::balance::{Balancer, Pick, Policy};
 use tetsuo::discover::{self, Discovery};
+use tetsuo::dns::{HickoryResolver, NameServer};
 use tetsuo::http::client::Client;
 use tetsuo::http::server::{ClientAddr, Server};
 use tetsuo::http::{Body, service_fn};
@@ -36,10 +37,15 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "URL")]
     upstream: Vec<String>,
     /// Backends from discovery instead: file:PATH (one HOST:PORT [WEIGHT]
-    /// per line, watched) or etcd:http://HOST:PORT/PREFIX (keys under the
-    /// prefix hold HOST:PORT [WEIGHT], watched).
+    /// per line, watched), etcd:http://HOST:PORT/PREFIX (keys under the
+    /// prefix hold HOST:PORT [WEIGHT], watched) or srv:NAME (the SRV
+    /// records of NAME, looked up every second).
     #[arg(long, value_name = "SOURCE", conflicts_with = "upstream")]
     discover: Option<String>,
+    /// Ask this DNS server (UDP, ADDR:PORT) for SRV records and backend
+    /// names instead of the system's.
+    #[arg(long, value_name = "ADDR")]
+    dns_server: Option<SocketAddr>,
     /// How backends are chosen.
     #[arg(long, value_enum, default_value_t = PolicyArg::RoundRobin)]
     policy: PolicyArg,
@@ -285,6 +291,11 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         .install_recorder()
         .context("install the Prometheus recorder")?;
     let lb: Balancer<String> = Balancer::new(args.policy.policy());
+    let mut resolver = HickoryResolver::builder();
+    if let Some(server) = args.dns_server {
+        resolver = resolver.name_server(NameServer::udp(server));
+    }
+    let resolver = resolver.build()?;
     let mut _discovery: Option<Discovery> = None;
     match &args.discover {
         Some(source) => {
@@ -302,8 +313,10 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 );
                 let source = discover::etcd(&base, uri.path())?;
                 _discovery = Some(source.spawn(lb.clone()));
+            } else if let Some(name) = source.strip_prefix("srv:") {
+                _discovery = Some(discover::srv(name, resolver.clone()).spawn(lb.clone()));
             } else {
-                bail!("--discover: expected file:PATH or etcd:URL/PREFIX");
+                bail!("--discover: expected file:PATH, etcd:URL/PREFIX or srv:NAME");
             }
         }
         None => {
@@ -319,14 +332,23 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         }
     }
     let connect_timeout = Duration::from_secs_f64(args.connect_timeout.max(0.001));
-    let client = Client::builder()
+    let mut client = Client::builder()
         .no_proxy()
-        .connect_timeout(Some(connect_timeout))
-        .build()?;
+        .connect_timeout(Some(connect_timeout));
+    if args.dns_server.is_some() {
+        client = client.resolver(resolver.clone());
+    }
+    let client = client.build()?;
     let interval = Duration::from_secs_f64(args.health_interval.max(0.05));
     let check = match &args.health_path {
         Some(path) => HealthCheck::http_get(client.clone(), path, StatusCode::OK),
-        None => HealthCheck::tcp(tetsuo::connect::Connector::new()),
+        None => {
+            let mut connector = tetsuo::connect::Connector::builder();
+            if args.dns_server.is_some() {
+                connector = connector.resolver(resolver.clone());
+            }
+            HealthCheck::tcp(connector.build())
+        }
     };
     let _health = check
         .interval(interval)

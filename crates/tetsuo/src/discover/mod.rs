@@ -116,6 +116,90 @@ impl FileSource {
     }
 }
 
+/// Endpoints from the SRV records of a name (RFC 2782), looked up again
+/// every interval; the resolver's cache keeps an answer for its TTL, so
+/// changes show once it expires.
+#[derive(Clone)]
+pub struct SrvSource {
+    name: String,
+    resolver: std::sync::Arc<dyn crate::dns::Resolve>,
+    interval: Duration,
+}
+
+impl std::fmt::Debug for SrvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrvSource")
+            .field("name", &self.name)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Endpoints from the SRV records of `name` (e.g. `_http._tcp.example.com`)
+/// through `resolver` (one that looks up SRV records, such as
+/// `dns::HickoryResolver`). Only the records of the best (lowest)
+/// priority are used, each `target:port` with its weight (0 counts as 1):
+/// the others are the fallback RFC 2782 describes, for when none of those
+/// answer, which health checks then show.
+pub fn srv(name: &str, resolver: impl crate::dns::Resolve) -> SrvSource {
+    SrvSource {
+        name: name.to_owned(),
+        resolver: std::sync::Arc::new(resolver),
+        interval: Duration::from_secs(1),
+    }
+}
+
+impl SrvSource {
+    /// How often the name is looked up (default 1 s; the resolver's cache
+    /// answers until the records' TTL runs out).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Looks the records up now: the endpoints of the best priority.
+    pub async fn list(&self) -> Result<Vec<(String, u32)>> {
+        let records = self.resolver.lookup_srv(&self.name).await?;
+        let Some(best) = records.iter().map(|r| r.priority).min() else {
+            return Ok(Vec::new());
+        };
+        Ok(records
+            .iter()
+            .filter(|r| r.priority == best)
+            .map(|r| {
+                let host = if r.target.contains(':') {
+                    format!("[{}]", r.target)
+                } else {
+                    r.target.clone()
+                };
+                (format!("{host}:{}", r.port), u32::from(r.weight.max(1)))
+            })
+            .collect())
+    }
+
+    /// Keeps `balancer`'s endpoints as the records say; a failed lookup
+    /// leaves the set as it was.
+    pub fn spawn(self, balancer: Balancer<String>) -> Discovery {
+        Discovery {
+            task: tokio::spawn(async move {
+                let mut last: Option<Vec<(String, u32)>> = None;
+                let mut tick = tokio::time::interval(self.interval);
+                loop {
+                    tick.tick().await;
+                    let Ok(mut now) = self.list().await else {
+                        continue;
+                    };
+                    now.sort();
+                    if last.as_ref() != Some(&now) {
+                        balancer.set(now.iter().cloned());
+                        last = Some(now);
+                    }
+                }
+            }),
+        }
+    }
+}
+
 /// Endpoints under a key prefix of etcd (v3), listed and then watched.
 #[derive(Debug, Clone)]
 pub struct EtcdSource {
@@ -306,6 +390,68 @@ mod tests {
         ] {
             assert_eq!(parse_endpoint(bad), None, "{bad}");
         }
+    }
+
+    /// SRV answers set by the test.
+    #[derive(Debug, Default)]
+    struct FakeSrv(std::sync::Mutex<Vec<crate::dns::Srv>>);
+
+    impl crate::dns::Resolve for std::sync::Arc<FakeSrv> {
+        fn lookup<'a>(
+            &'a self,
+            _: &'a str,
+            _: crate::dns::Query,
+        ) -> crate::dns::Resolving<'a, Vec<std::net::IpAddr>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn lookup_srv<'a>(&'a self, _: &'a str) -> crate::dns::Resolving<'a, Vec<crate::dns::Srv>> {
+            let records = self.0.lock().unwrap().clone();
+            Box::pin(async move { Ok(records) })
+        }
+    }
+
+    fn record(priority: u16, weight: u16, target: &str, port: u16) -> crate::dns::Srv {
+        crate::dns::Srv {
+            priority,
+            weight,
+            port,
+            target: target.to_owned(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn srv_records_of_the_best_priority_drive_the_balancer() {
+        let dns = std::sync::Arc::new(FakeSrv::default());
+        *dns.0.lock().unwrap() = vec![
+            record(10, 3, "a.test", 8080),
+            record(10, 0, "b.test", 8080),
+            record(20, 1, "backup.test", 8080),
+        ];
+        let lb = Balancer::new(crate::balance::Policy::WeightedRoundRobin);
+        let _watch = srv("_web._tcp.test", dns.clone()).spawn(lb.clone());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut now: Vec<(String, u32)> = lb
+            .endpoints()
+            .into_iter()
+            .map(|e| (e.endpoint, e.weight))
+            .collect();
+        now.sort();
+        assert_eq!(
+            now,
+            [("a.test:8080".to_owned(), 3), ("b.test:8080".to_owned(), 1)]
+        );
+        // The best priority's records are gone: the backup's take over at
+        // the next lookup.
+        *dns.0.lock().unwrap() = vec![record(20, 1, "backup.test", 8080)];
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now: Vec<String> = lb
+            .endpoints()
+            .into_iter()
+            .filter(|e| !e.draining)
+            .map(|e| e.endpoint)
+            .collect();
+        assert_eq!(now, ["backup.test:8080"]);
     }
 
     #[test]
