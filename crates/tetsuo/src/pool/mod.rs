@@ -398,7 +398,7 @@ impl<K: Key, C: Poolable> Pool<K, C> {
             let key_full = config.max_per_key != 0 && per.open >= config.max_per_key;
             // Waiters before us come first.
             let queue_ahead = !per.waiters.is_empty();
-            if let Some((conn, born)) = found {
+            let next = if let Some((conn, born)) = found {
                 Next::Idle(conn, born)
             } else if key_full || queue_ahead {
                 let (tx, rx) = oneshot::channel();
@@ -425,7 +425,9 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                 state.open += 1;
                 state.keys.get_mut(key).expect("just made").open += 1;
                 Next::Open
-            }
+            };
+            self.publish(&state);
+            next
         };
         // Closed outside the lock.
         self.evict(doomed.len());
@@ -463,6 +465,20 @@ impl<K: Key, C: Poolable> Pool<K, C> {
             || config
                 .max_lifetime
                 .is_some_and(|t| now.duration_since(idle.born) >= t)
+    }
+
+    /// The gauges `tetsuo_pool_connections{pool, state}` (open, idle) and
+    /// `tetsuo_pool_waiting{pool}`, after a change.
+    fn publish(&self, state: &State<K, C>) {
+        let name = &self.inner.config.name;
+        let idle: usize = state.keys.values().map(|k| k.idle.len()).sum();
+        let waiting =
+            state.keys.values().map(|k| k.waiters.len()).sum::<usize>() + state.total_waiters.len();
+        metrics::gauge!("tetsuo_pool_connections", "pool" => name.clone(), "state" => "open")
+            .set(state.open as f64);
+        metrics::gauge!("tetsuo_pool_connections", "pool" => name.clone(), "state" => "idle")
+            .set(idle as f64);
+        metrics::gauge!("tetsuo_pool_waiting", "pool" => name.clone()).set(waiting as f64);
     }
 
     fn evict(&self, n: usize) {
@@ -586,6 +602,7 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                             since: now,
                             born,
                         });
+                        self.publish(&state);
                         false
                     } else {
                         doomed.push(c);
@@ -639,6 +656,7 @@ impl<K: Key, C: Poolable> Pool<K, C> {
         {
             state.keys.remove(key);
         }
+        self.publish(&state);
     }
 
     /// Takes idle connections past their time out of every key (into
