@@ -18,7 +18,7 @@ use tetsuo::balance::health::HealthCheck;
 use tetsuo::balance::{Balancer, Pick, Policy};
 use tetsuo::discover::{self, Discovery};
 use tetsuo::dns::{HickoryResolver, NameServer};
-use tetsuo::http::client::Client;
+use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
 use tetsuo::http::{Body, service_fn};
 
@@ -88,6 +88,14 @@ impl PolicyArg {
             PolicyArg::Hash => Policy::ConsistentHash { replicas: 100 },
         }
     }
+}
+
+/// A duration flag: a positive number of seconds, at most a day.
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+        bail!("{flag}: a number of seconds between 0 and 86400, not {value}");
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 /// `http://host:port[;weight=N]` as (`host:port`, weight).
@@ -190,6 +198,33 @@ impl http_body::Body for Tracked {
     }
 }
 
+/// A backend for this request, not one it already failed on (unless no
+/// other is left).
+fn pick_untried(
+    lb: &Balancer<String>,
+    peer: Option<SocketAddr>,
+    tried: &[String],
+) -> Option<Pick<String>> {
+    let ip = peer.map(|p| p.ip());
+    let pick = || match &ip {
+        Some(ip) => lb.pick(Some(ip)),
+        None => lb.pick(None),
+    };
+    let first = pick()?;
+    if !tried.contains(first.endpoint()) {
+        return Some(first);
+    }
+    // Consistent hashing always answers the same: any other will do.
+    let others = lb.endpoints().len();
+    for _ in 0..others * 2 {
+        let p = lb.pick(None)?;
+        if !tried.contains(p.endpoint()) {
+            return Some(p);
+        }
+    }
+    Some(first)
+}
+
 fn bad_gateway(why: &str) -> Response<Body> {
     let mut res = Response::new(Body::from(format!("{why}\n")));
     *res.status_mut() = StatusCode::BAD_GATEWAY;
@@ -211,37 +246,45 @@ async fn forward(
         .map_or("/", |p| p.as_str())
         .to_owned();
     strip_hop_by_hop(&mut parts.headers);
+    // The client's Host goes on to the backend (virtual hosts, absolute
+    // URLs), as it is also told in X-Forwarded-Host; X-Forwarded-For gets
+    // the client's address appended (what came before it is the client's
+    // word).
     if let Some(peer) = peer {
-        let forwarded = match parts
+        let before: Vec<&str> = parts
             .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(before) => format!("{before}, {}", peer.ip()),
-            None => peer.ip().to_string(),
-        };
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let mut forwarded = before.join(", ");
+        if !forwarded.is_empty() {
+            forwarded.push_str(", ");
+        }
+        forwarded.push_str(&peer.ip().to_string());
         if let Ok(v) = HeaderValue::from_str(&forwarded) {
             parts.headers.insert("x-forwarded-for", v);
         }
     }
+    if let Some(host) = parts.headers.get(http::header::HOST).cloned() {
+        parts.headers.insert("x-forwarded-host", host);
+    }
+    parts
+        .headers
+        .insert("x-forwarded-proto", HeaderValue::from_static("http"));
     // Only a request that can be sent again goes to another backend.
     let can_retry = idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
     let mut body = Some(body);
     let mut attempt = 0;
+    let mut tried: Vec<String> = Vec::new();
     loop {
-        let hash_key = peer.map(|p| p.ip());
-        let pick = match &hash_key {
-            Some(ip) => lb.pick(Some(ip)),
-            None => lb.pick(None),
-        };
-        let Some(pick) = pick else {
+        let Some(pick) = pick_untried(&lb, peer, &tried) else {
             return bad_gateway("no healthy backend");
         };
         let backend = pick.endpoint().clone();
         let mut upstream = Request::new(body.take().unwrap_or_default());
         *upstream.method_mut() = parts.method.clone();
         *upstream.headers_mut() = parts.headers.clone();
-        upstream.headers_mut().remove(http::header::HOST);
         *upstream.uri_mut() = match format!("http://{backend}{path}").parse() {
             Ok(uri) => uri,
             Err(_) => return bad_gateway("a backend address that is not a URL"),
@@ -258,8 +301,17 @@ async fn forward(
                 let mut res = res.into_http();
                 strip_hop_by_hop(res.headers_mut());
                 let (head, inner) = res.into_parts();
+                // A body the server will not poll (none at all) cannot
+                // report the outcome: done now.
+                let bodiless = parts.method == Method::HEAD
+                    || status == StatusCode::NO_CONTENT
+                    || status == StatusCode::NOT_MODIFIED
+                    || http_body::Body::is_end_stream(&inner);
                 let pick = if status.is_server_error() {
                     pick.failure();
+                    None
+                } else if bodiless {
+                    pick.success();
                     None
                 } else {
                     Some(pick)
@@ -276,6 +328,7 @@ async fn forward(
                 pick.failure();
                 if can_retry && attempt < retries {
                     attempt += 1;
+                    tried.push(backend);
                     body = Some(Body::empty());
                     continue;
                 }
@@ -331,15 +384,19 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
             lb.set(backends);
         }
     }
-    let connect_timeout = Duration::from_secs_f64(args.connect_timeout.max(0.001));
+    let connect_timeout = seconds(args.connect_timeout, "--connect-timeout")?;
+    // Answers pass through as they are: redirects and encodings are the
+    // client's business, not the proxy's.
     let mut client = Client::builder()
         .no_proxy()
+        .redirect(RedirectPolicy::none())
+        .decompress(false)
         .connect_timeout(Some(connect_timeout));
     if args.dns_server.is_some() {
         client = client.resolver(resolver.clone());
     }
     let client = client.build()?;
-    let interval = Duration::from_secs_f64(args.health_interval.max(0.05));
+    let interval = seconds(args.health_interval, "--health-interval")?;
     let check = match &args.health_path {
         Some(path) => HealthCheck::http_get(client.clone(), path, StatusCode::OK),
         None => {

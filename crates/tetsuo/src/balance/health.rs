@@ -164,17 +164,26 @@ where
     async fn run(self, balancer: Balancer<E>) {
         // Per endpoint: passes or failures in a row, and the state.
         let mut seen: HashMap<E, (u32, u32, bool)> = HashMap::new();
-        let mut tick = tokio::time::interval(self.interval);
+        let mut tick = tokio::time::interval(self.interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let endpoints: Vec<E> = balancer
+            let status: Vec<_> = balancer
                 .endpoints()
                 .into_iter()
                 .filter(|s| !s.draining)
-                .map(|s| s.endpoint)
                 .collect();
+            let endpoints: Vec<E> = status.iter().map(|s| s.endpoint.clone()).collect();
             seen.retain(|e, _| endpoints.contains(e));
+            // An endpoint removed and added again (discovery) comes back
+            // marked healthy: the checks' verdict holds until they change it.
+            for st in &status {
+                if let Some((_, _, healthy)) = seen.get(&st.endpoint)
+                    && *healthy != st.healthy
+                {
+                    balancer.set_healthy(&st.endpoint, *healthy);
+                }
+            }
             let mut probes = JoinSet::new();
             for e in endpoints {
                 let probe = (self.probe)(e.clone());

@@ -97,19 +97,25 @@ impl FileSource {
     }
 
     /// Keeps `balancer`'s endpoints as the file lists them. A file that
-    /// cannot be read leaves the set as it was.
+    /// cannot be read leaves the set as it was; a change is applied once
+    /// two reads in a row agree (a file caught half-written is not), but
+    /// write it whole and rename it into place all the same.
     pub fn spawn(self, balancer: Balancer<String>) -> Discovery {
+        let interval = self.interval.max(Duration::from_millis(1));
         Discovery {
             task: tokio::spawn(async move {
-                let mut last: Option<Vec<(String, u32)>> = None;
-                let mut tick = tokio::time::interval(self.interval);
+                let mut applied: Option<Vec<(String, u32)>> = None;
+                let mut seen: Option<Vec<(String, u32)>> = None;
+                let mut tick = tokio::time::interval(interval);
                 loop {
                     tick.tick().await;
                     let Ok(now) = self.read() else { continue };
-                    if last.as_ref() != Some(&now) {
+                    let settled = seen.as_ref() == Some(&now) || applied.is_none();
+                    if settled && applied.as_ref() != Some(&now) {
                         balancer.set(now.iter().cloned());
-                        last = Some(now);
+                        applied = Some(now.clone());
                     }
+                    seen = Some(now);
                 }
             }),
         }
@@ -165,7 +171,7 @@ impl SrvSource {
         };
         Ok(records
             .iter()
-            .filter(|r| r.priority == best)
+            .filter(|r| r.priority == best && !r.target.is_empty() && r.target != ".")
             .map(|r| {
                 let host = if r.target.contains(':') {
                     format!("[{}]", r.target)
@@ -180,10 +186,11 @@ impl SrvSource {
     /// Keeps `balancer`'s endpoints as the records say; a failed lookup
     /// leaves the set as it was.
     pub fn spawn(self, balancer: Balancer<String>) -> Discovery {
+        let interval = self.interval.max(Duration::from_millis(1));
         Discovery {
             task: tokio::spawn(async move {
                 let mut last: Option<Vec<(String, u32)>> = None;
-                let mut tick = tokio::time::interval(self.interval);
+                let mut tick = tokio::time::interval(interval);
                 loop {
                     tick.tick().await;
                     let Ok(mut now) = self.list().await else {
@@ -232,6 +239,9 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     // All 0xff (or empty): every key from the prefix on.
     vec![0]
 }
+
+/// How long one etcd watch lasts before a fresh listing.
+const RELIST: Duration = Duration::from_secs(300);
 
 fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
@@ -325,6 +335,14 @@ impl EtcdSource {
                 let Ok(json) = serde_json::from_slice::<serde_json::Value>(&line) else {
                     continue;
                 };
+                // A cancelled watch (compaction, no leader) or an error
+                // ends this one: the caller lists again.
+                if json.get("error").is_some() || json["result"]["canceled"].as_bool() == Some(true)
+                {
+                    return Err(Error::new(ErrorKind::Protocol, "watch etcd")
+                        .with_name(self.base.clone())
+                        .with_detail(format!("the watch ended: {json}")));
+                }
                 let events = json["result"]["events"]
                     .as_array()
                     .cloned()
@@ -361,7 +379,11 @@ impl EtcdSource {
                 loop {
                     if let Ok((mut set, revision)) = self.list().await {
                         balancer.set(set.values().cloned());
-                        let _ = self.watch(&mut set, revision, &balancer).await;
+                        // Listed afresh now and then, so that a watch
+                        // silently stuck (a half-open connection) cannot
+                        // freeze the set.
+                        let watch = self.watch(&mut set, revision, &balancer);
+                        let _ = tokio::time::timeout(RELIST, watch).await;
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
