@@ -14,9 +14,12 @@ use clap::{Args, ValueEnum};
 use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::os::fd::AsFd;
 use tetsuo::http::server::{Handle, HttpService, Server};
 use tetsuo::http::{Body, service_fn};
+
 use tetsuo::net::TcpListenerBuilder;
+use tetsuo::net::handover::{self, Handover};
 
 use crate::files;
 use crate::signals::{Signal, Signals};
@@ -75,6 +78,11 @@ pub(crate) struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Zero-downtime restart: take the listeners of the `tetsuo serve`
+    /// behind this Unix socket (which then drains and exits) instead of
+    /// binding; then listen here for the next version to take them.
+    #[arg(long, value_name = "PATH")]
+    upgrade_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,14 +150,56 @@ async fn run(
     let service = app.service();
     let header_timeout = secs(args.header_timeout)?;
     let mut per_core = Vec::new();
-    for addr in &args.listen {
+    // Listeners from a running predecessor or from a supervisor (systemd
+    // socket activation) replace binding. Each keeps a duplicate for the
+    // next hand-over.
+    let mut given: Vec<(String, std::os::fd::OwnedFd)> = Vec::new();
+    let taken = match &args.upgrade_socket {
+        Some(path) => handover::take(path)
+            .await
+            .with_context(|| format!("take the listeners at {}", path.display()))?,
+        None => None,
+    };
+    let mut inherited: Vec<(String, std::os::fd::OwnedFd)> = Vec::new();
+    if let Some(t) = &taken {
+        eprintln!("{SERVE}: taking {} listener(s) over", t.listeners.len());
+    }
+    let mut taken = taken;
+    if let Some(t) = &mut taken {
+        inherited.append(&mut t.listeners);
+    }
+    for (name, fd) in handover::activated()? {
+        inherited.push((name.unwrap_or_else(|| "http".to_owned()), fd));
+    }
+    let inheriting = !inherited.is_empty();
+    let mut tls_inherited = Vec::new();
+    for (name, fd) in inherited {
+        let std_listener = std::net::TcpListener::from(fd);
+        if name.starts_with("https") {
+            tls_inherited.push((name, std_listener));
+            continue;
+        }
+        given.push((name, std_listener.try_clone()?.into()));
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        eprintln!("{SERVE}: listening on http://{}", listener.local_addr()?);
+        let (server, service) = (server.clone(), service.clone());
+        tokio::spawn(async move { server.serve_tcp(listener, service).await });
+    }
+    for addr in args.listen.iter().filter(|_| !inheriting) {
         let builder = listener_builder(*addr, header_timeout);
         if args.thread_per_core {
             let cores = server.serve_per_core(builder, cores, service.clone())?;
             eprintln!("{SERVE}: listening on http://{}", cores.local_addr());
             per_core.push(cores);
         } else {
-            let listener = builder.bind()?;
+            let std_listener = builder.bind_blocking()?;
+            given.push((
+                format!("http:{}", std_listener.local_addr()?),
+                std_listener.try_clone()?.into(),
+            ));
+            std_listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
             eprintln!("{SERVE}: listening on http://{}", listener.local_addr()?);
             let (server, service) = (server.clone(), service.clone());
             tokio::spawn(async move { server.serve_tcp(listener, service).await });
@@ -170,17 +220,70 @@ async fn run(
         Some(tls_args.acceptor(SERVE)?)
     };
     if let Some(acceptor) = &acceptor {
-        for addr in &tls_listen {
-            let listener = listener_builder(*addr, header_timeout).bind()?;
+        let mut tls_listeners = Vec::new();
+        for (_, std_listener) in tls_inherited {
+            tls_listeners.push(std_listener);
+        }
+        for addr in tls_listen.iter().filter(|_| !inheriting) {
+            tls_listeners.push(listener_builder(*addr, header_timeout).bind_blocking()?);
+        }
+        for std_listener in tls_listeners {
+            given.push((
+                format!("https:{}", std_listener.local_addr()?),
+                std_listener.try_clone()?.into(),
+            ));
+            std_listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
             eprintln!("{SERVE}: listening on https://{}", listener.local_addr()?);
             let (server, service, acceptor) = (server.clone(), service.clone(), acceptor.clone());
             tokio::spawn(async move { server.serve_tls(listener, acceptor, service).await });
         }
     }
+    // Listen for a successor (taking the path over from the predecessor,
+    // whose own listener there is done), then let the predecessor go: when
+    // it drains, the next version can already find this one.
+    let (handed_tx, mut handed_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(path) = &args.upgrade_socket {
+        if taken.is_some() {
+            let _ = std::fs::remove_file(path);
+        }
+        let upgrade = Handover::bind(path)
+            .with_context(|| format!("listen for upgrades at {}", path.display()))?;
+        eprintln!("{SERVE}: upgrades at {}", path.display());
+        tokio::spawn(async move {
+            let fds: Vec<(&str, std::os::fd::BorrowedFd<'_>)> = given
+                .iter()
+                .map(|(name, fd)| (name.as_str(), fd.as_fd()))
+                .collect();
+            match upgrade.give(&fds).await {
+                Ok(()) => {
+                    let _ = handed_tx.send(());
+                }
+                Err(e) => eprintln!("{SERVE}: hand-over failed: {e}"),
+            }
+        });
+    } else {
+        drop(given);
+        drop(handed_tx);
+    }
+    if let Some(t) = taken {
+        t.ready().await.context("tell the predecessor to drain")?;
+        eprintln!("{SERVE}: took over; the predecessor drains");
+    }
 
     let mut signals = Signals::new()?;
     loop {
-        match signals.next().await? {
+        let signal = tokio::select! {
+            signal = signals.next() => signal?,
+            handed = &mut handed_rx, if args.upgrade_socket.is_some() => {
+                if handed.is_ok() {
+                    eprintln!("{SERVE}: a successor took the listeners over");
+                    break;
+                }
+                continue;
+            }
+        };
+        match signal {
             Signal::Stop => break,
             Signal::Reload => match &acceptor {
                 Some(acceptor) => match args.tls_args.reload(acceptor, SERVE) {

@@ -32,6 +32,8 @@ mod udp;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod fd;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod handover;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(unix)]

@@ -244,7 +244,12 @@ where
                 }
                 progress = true;
             }
-            if self.draining && self.is_idle() {
+            // Idle between requests: closed at once. A connection that has
+            // not sent its first request yet (accepted just before the
+            // drain, as in a hand-over to a new process) gets to send it:
+            // the client could not tell a close from a failure. The header
+            // timeout bounds the wait.
+            if self.draining && self.is_idle() && self.served > 0 {
                 return Poll::Ready(End::Close);
             }
 
