@@ -200,7 +200,12 @@ where
                     "result" => if ok { "pass" } else { "fail" }
                 )
                 .increment(1);
-                let entry = seen.entry(e.clone()).or_insert((0, 0, true));
+                let entry = seen.entry(e.clone()).or_insert_with(|| {
+                    // Healthy until shown otherwise.
+                    metrics::gauge!("tetsuo_endpoint_healthy", "endpoint" => e.to_string())
+                        .set(1.0);
+                    (0, 0, true)
+                });
                 if ok {
                     entry.0 += 1;
                     entry.1 = 0;

@@ -194,6 +194,36 @@ pub struct ConnectInfo {
     pub total: Duration,
 }
 
+/// A connection made: its stages into the `metrics` facade.
+fn record_connect(info: &ConnectInfo) {
+    let family = if info.remote_addr.is_ipv6() {
+        "v6"
+    } else {
+        "v4"
+    };
+    metrics::counter!("tetsuo_connect_total", "outcome" => "ok", "kind" => "none").increment(1);
+    metrics::histogram!("tetsuo_connect_seconds").record(info.total.as_secs_f64());
+    metrics::histogram!("tetsuo_connect_dns_seconds").record(info.dns.as_secs_f64());
+    metrics::histogram!("tetsuo_connect_tcp_seconds", "family" => family)
+        .record(info.connect.as_secs_f64());
+    // Happy Eyeballs: which family won, and whether there was a race.
+    let raced = if info.attempts.len() > 1 {
+        "true"
+    } else {
+        "false"
+    };
+    metrics::counter!("tetsuo_connect_happy_eyeballs_total", "winner" => family, "raced" => raced)
+        .increment(1);
+    if !info.proxies.is_empty() {
+        metrics::histogram!("tetsuo_connect_proxy_seconds").record(info.proxy.as_secs_f64());
+    }
+    if let Some(tls) = &info.tls {
+        metrics::histogram!("tetsuo_connect_tls_seconds").record(tls.handshake.as_secs_f64());
+        let resumed = if tls.resumed { "true" } else { "false" };
+        metrics::counter!("tetsuo_tls_sessions_total", "resumed" => resumed).increment(1);
+    }
+}
+
 /// Reports a guarded connect's outcome to its breaker when dropped.
 struct Outcome<'a> {
     connector: &'a Connector,
@@ -450,6 +480,17 @@ impl Connector {
             verdict: Some(false),
         };
         let result = self.establish(target, chain).await;
+        match &result {
+            Ok((_, info)) => record_connect(info),
+            Err(e) => {
+                metrics::counter!(
+                    "tetsuo_connect_total",
+                    "outcome" => "error",
+                    "kind" => format!("{:?}", e.kind()).to_lowercase()
+                )
+                .increment(1);
+            }
+        }
         outcome.verdict = match &result {
             Ok(_) => Some(true),
             // A caller's mistake says nothing about the target.
