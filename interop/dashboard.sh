@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib/common.sh"
 
 apt_install chromium chromium
 apt_install curl curl
+apt_install wrk wrk
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import websockets' 2>/dev/null \
     || timeout 300 "$PYTHON" -m pip install -q 'websockets>=12'
@@ -30,7 +31,7 @@ for _ in $(seq 100); do
 done
 
 cat >drive.py <<'EOF'
-import asyncio, base64, json, ssl, sys, urllib.request
+import asyncio, base64, json, ssl, subprocess, sys, urllib.request
 from websockets.asyncio.client import connect
 
 devtools, page_url, shot = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -54,15 +55,21 @@ async def main():
                     return reply.get("result", {})
         async def figures():
             r = await call("Runtime.evaluate", returnByValue=True, expression=
-                "JSON.stringify(['live','updates','requests','connections'].map(function(k){return document.getElementById(k).textContent}))")
+                "JSON.stringify(['live','updates','requests','connections'].map(function(k){return document.getElementById(k).textContent})"
+                ".concat(['chart_rps','chart_latency'].map(function(k){var e=document.getElementById(k);"
+                "return [Number(e.getAttribute('data-points')), Number(e.getAttribute('data-max'))]})))")
             return json.loads(r["result"]["value"])
         await call("Page.enable")
         await call("Page.navigate", url=page_url)
         await asyncio.sleep(2.5)
         first = await figures()
+        # wrk loads the server while the page watches (3 s).
+        wrk = subprocess.Popen(["timeout", "20", "wrk", "-t1", "-c4", "-d3s", base + "/hello"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.get_running_loop().run_in_executor(None, hit, 25)
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(3.5)
         second = await figures()
+        wrk.wait()
         png = await call("Page.captureScreenshot", format="png")
         open(shot, "wb").write(base64.b64decode(png["data"]))
         print(json.dumps({"first": first, "second": second}))
@@ -79,6 +86,10 @@ check "figures keep updating (at least 3 pushes)" yes \
 check "requests made meanwhile show up" yes \
     "$([ "$(field "['second'][2]")" -ge "$(( $(field "['first'][2]") + 25 ))" ] 2>/dev/null && echo yes)"
 check "a screenshot was saved" yes "$([ -s "$SHOT" ] && file "$SHOT" | grep -q PNG && echo yes)"
+check "the requests/s chart moved under wrk (points, and a maximum over 1000/s)" yes \
+    "$("$PYTHON" -c "import json,sys; d=json.loads(sys.argv[1]); p,m=d['second'][4]; print('yes' if p>=4 and m>1000 else d)" "$out" 2>&1)"
+check "the latency chart shows percentiles above 0" yes \
+    "$("$PYTHON" -c "import json,sys; d=json.loads(sys.argv[1]); p,m=d['second'][5]; print('yes' if p>=4 and m>0 else d)" "$out" 2>&1)"
 
 # Over TLS Chromium speaks HTTP/2 and opens the page's WebSocket as an
 # extended CONNECT stream on that connection (RFC 8441).
