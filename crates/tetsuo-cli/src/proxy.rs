@@ -20,6 +20,7 @@ use tetsuo::discover::{self, Discovery};
 use tetsuo::dns::{HickoryResolver, NameServer};
 use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
+use tetsuo::http::trace::TraceContext;
 use tetsuo::http::{Body, service_fn};
 
 use crate::signals::{Signal, Signals};
@@ -285,6 +286,11 @@ async fn forward(
         let mut upstream = Request::new(body.take().unwrap_or_default());
         *upstream.method_mut() = parts.method.clone();
         *upstream.headers_mut() = parts.headers.clone();
+        // The trace goes on with a span of the proxy's own (W3C).
+        if let Some(ctx) = parts.extensions.get::<TraceContext>() {
+            upstream.headers_mut().remove("traceparent");
+            upstream.extensions_mut().insert(ctx.clone());
+        }
         *upstream.uri_mut() = match format!("http://{backend}{path}").parse() {
             Ok(uri) => uri,
             Err(_) => return bad_gateway("a backend address that is not a URL"),

@@ -41,6 +41,7 @@ pub mod client;
 mod date;
 mod h2wire;
 pub mod server;
+pub mod trace;
 pub mod upgrade;
 
 pub use body::{Body, BoxError};

@@ -603,6 +603,12 @@ impl Client {
                 })?,
             );
         }
+        // The caller's trace goes on to this hop, with a span of its own.
+        if let Some(ctx) = extensions.get::<crate::http::trace::TraceContext>()
+            && !headers.contains_key("traceparent")
+        {
+            ctx.child().inject(&mut headers);
+        }
         // An HTTP/2 connection to the origin with a stream free.
         if forward.is_none()
             && let Some(slot) = self.h2_slot(&key)

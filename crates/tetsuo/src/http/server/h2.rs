@@ -464,12 +464,14 @@ where
     }
 
     /// The service (ready) takes the request.
-    fn call(&mut self, stream: StreamId, req: Request<Body>) {
+    fn call(&mut self, stream: StreamId, mut req: Request<Body>) {
+        let trace_id = crate::http::trace::extract(&mut req);
         let span = tracing::debug_span!(
             "http.request",
             method = %req.method(),
             target = %req.uri(),
-            stream
+            stream,
+            trace_id = trace_id.as_deref()
         );
         let fut = self.service.call(req).instrument(span);
         if let Some(s) = self.streams.get_mut(&stream) {

@@ -437,10 +437,12 @@ where
         });
         let max = self.shared.config.max_requests_per_connection;
         let close = self.draining || (max != 0 && self.served + 1 >= max);
+        let trace_id = crate::http::trace::extract(&mut req);
         let span = tracing::debug_span!(
             "http.request",
             method = %method,
-            target = %req.uri()
+            target = %req.uri(),
+            trace_id = trace_id.as_deref()
         );
         let fut = self.service.call(req).instrument(span);
         match &mut self.service_future {
