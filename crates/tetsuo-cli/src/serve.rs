@@ -73,7 +73,7 @@ pub(crate) struct ServeArgs {
     threads: Option<usize>,
     /// One single-threaded runtime per core, each with its own
     /// SO_REUSEPORT listener, for the plain listeners (--threads of them).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "upgrade_socket")]
     thread_per_core: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -103,6 +103,8 @@ fn secs(value: f64) -> anyhow::Result<Option<Duration>> {
 /// Runs `tetsuo serve` to the end of its drain; builds its own runtime(s).
 pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    // Before any other thread runs: listenfd edits the environment.
+    let activated = handover::activated().context("take the activated listeners")?;
     let prometheus = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("tetsuo_http_request_duration_seconds".to_owned()),
@@ -134,7 +136,7 @@ pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
     };
     let runtime = builder.build().context("start the runtime")?;
     let app = App::new(server.handle(), args.root.clone(), prometheus);
-    let result = runtime.block_on(run(args, server, app, cores, drain_timeout));
+    let result = runtime.block_on(run(args, server, app, cores, drain_timeout, activated));
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
@@ -145,6 +147,7 @@ async fn run(
     app: App,
     cores: usize,
     drain_timeout: Duration,
+    activated: Vec<(Option<String>, std::os::fd::OwnedFd)>,
 ) -> anyhow::Result<()> {
     let handle = server.handle();
     let service = app.service();
@@ -168,9 +171,29 @@ async fn run(
     if let Some(t) = &mut taken {
         inherited.append(&mut t.listeners);
     }
-    for (name, fd) in handover::activated()? {
+    for (name, fd) in activated {
         inherited.push((name.unwrap_or_else(|| "http".to_owned()), fd));
     }
+    // The hand-over socket for the next version, bound before serving.
+    // Taking over, it is bound beside the predecessor's and renamed over it
+    // only once the predecessor let go: if this process fails first, the
+    // predecessor can still be upgraded.
+    let upgrade = match &args.upgrade_socket {
+        Some(path) => {
+            let at = if taken.is_some() {
+                let mut tmp = path.clone().into_os_string();
+                tmp.push(".next");
+                PathBuf::from(tmp)
+            } else {
+                path.clone()
+            };
+            let upgrade = Handover::bind(&at)
+                .with_context(|| format!("listen for upgrades at {}", at.display()))?;
+            eprintln!("{SERVE}: upgrades at {}", path.display());
+            Some((upgrade, at))
+        }
+        None => None,
+    };
     let inheriting = !inherited.is_empty();
     let mut tls_inherited = Vec::new();
     for (name, fd) in inherited {
@@ -209,7 +232,9 @@ async fn run(
     if args.tls && tls_listen.is_empty() {
         tls_listen.push("127.0.0.1:8443".parse().expect("a valid literal address"));
     }
-    let acceptor = if tls_listen.is_empty() {
+    // Taken-over TLS listeners are served even without --tls (with the
+    // generated certificate unless --cert says otherwise).
+    let acceptor = if tls_listen.is_empty() && tls_inherited.is_empty() {
         None
     } else {
         let mut tls_args = args.tls_args.clone();
@@ -239,17 +264,22 @@ async fn run(
             tokio::spawn(async move { server.serve_tls(listener, acceptor, service).await });
         }
     }
-    // Listen for a successor (taking the path over from the predecessor,
-    // whose own listener there is done), then let the predecessor go: when
-    // it drains, the next version can already find this one.
-    let (handed_tx, mut handed_rx) = tokio::sync::oneshot::channel::<()>();
-    if let Some(path) = &args.upgrade_socket {
-        if taken.is_some() {
-            let _ = std::fs::remove_file(path);
+    // Serving: the predecessor may go; then this process answers at PATH.
+    if let Some(t) = taken {
+        match t.ready().await {
+            Ok(()) => eprintln!("{SERVE}: took over; the predecessor drains"),
+            // This process holds the listeners now: it serves on.
+            Err(e) => eprintln!("{SERVE}: the predecessor did not acknowledge: {e}"),
         }
-        let upgrade = Handover::bind(path)
-            .with_context(|| format!("listen for upgrades at {}", path.display()))?;
-        eprintln!("{SERVE}: upgrades at {}", path.display());
+        if let (Some((_, at)), Some(path)) = (&upgrade, &args.upgrade_socket) {
+            std::fs::rename(at, path)
+                .with_context(|| format!("move the upgrade socket to {}", path.display()))?;
+        }
+    }
+    // A successor takes the listeners: then drain.
+    let (handed_tx, mut handed_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut handing_over = upgrade.is_some();
+    if let Some((upgrade, _)) = upgrade {
         tokio::spawn(async move {
             let fds: Vec<(&str, std::os::fd::BorrowedFd<'_>)> = given
                 .iter()
@@ -259,27 +289,25 @@ async fn run(
                 Ok(()) => {
                     let _ = handed_tx.send(());
                 }
-                Err(e) => eprintln!("{SERVE}: hand-over failed: {e}"),
+                Err(e) => eprintln!("{SERVE}: hand-overs stopped: {e}"),
             }
         });
     } else {
         drop(given);
         drop(handed_tx);
     }
-    if let Some(t) = taken {
-        t.ready().await.context("tell the predecessor to drain")?;
-        eprintln!("{SERVE}: took over; the predecessor drains");
-    }
 
     let mut signals = Signals::new()?;
     loop {
         let signal = tokio::select! {
             signal = signals.next() => signal?,
-            handed = &mut handed_rx, if args.upgrade_socket.is_some() => {
+            handed = &mut handed_rx, if handing_over => {
                 if handed.is_ok() {
                     eprintln!("{SERVE}: a successor took the listeners over");
                     break;
                 }
+                // The hand-over task ended: no more polling of its channel.
+                handing_over = false;
                 continue;
             }
         };

@@ -61,7 +61,8 @@ fn a_successor_takes_the_listeners_and_no_request_fails() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let new = Server::start(&["serve", "--upgrade-socket", sock]);
+    // (--listen 127.0.0.1:0: a failed take-over must not bind a real port.)
+    let new = Server::start(&["serve", "--listen", "127.0.0.1:0", "--upgrade-socket", sock]);
     assert_eq!(new.addr(), addr, "the same listener, taken over");
     // The old process drains and exits by itself.
     let started = Instant::now();
@@ -78,7 +79,7 @@ fn a_successor_takes_the_listeners_and_no_request_fails() {
     assert!(status.success(), "{status:?}");
     std::thread::sleep(Duration::from_millis(300));
     // And the new one can hand over again.
-    let newer = Server::start(&["serve", "--upgrade-socket", sock]);
+    let newer = Server::start(&["serve", "--listen", "127.0.0.1:0", "--upgrade-socket", sock]);
     assert_eq!(newer.addr(), addr);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);

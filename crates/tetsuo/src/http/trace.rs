@@ -74,7 +74,12 @@ impl TraceContext {
     /// `00` (or a later one, read as `00` as the spec asks), lowercase hex,
     /// neither id all zeros.
     pub fn from_headers(headers: &HeaderMap) -> Option<TraceContext> {
-        let value = headers.get("traceparent")?.to_str().ok()?.trim();
+        // Two traceparents: none is to be trusted.
+        let mut all = headers.get_all("traceparent").iter();
+        let value = all.next()?.to_str().ok()?.trim();
+        if all.next().is_some() {
+            return None;
+        }
         let mut parts = value.split('-');
         let version = parts.next()?;
         let trace = unhex::<16>(parts.next()?)?;
@@ -89,11 +94,24 @@ impl TraceContext {
         if trace.iter().all(|&b| b == 0) || span.iter().all(|&b| b == 0) {
             return None;
         }
+        // tracestate lines combine into one list.
+        let lines: Vec<&str> = headers
+            .get_all("tracestate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let state = match lines.as_slice() {
+            [] => None,
+            [one] => HeaderValue::from_str(one).ok(),
+            many => HeaderValue::from_str(&many.join(",")).ok(),
+        };
         Some(TraceContext {
             trace,
             span,
-            flags,
-            state: headers.get("tracestate").cloned(),
+            // Only the sampled flag is defined (level 1): others are not
+            // passed on.
+            flags: flags & 1,
+            state,
         })
     }
 

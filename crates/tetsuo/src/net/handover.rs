@@ -50,6 +50,8 @@ const READY: &[u8] = b"READY\n";
 const BYE: &[u8] = b"BYE\n";
 /// The most bytes the list of names may take.
 const MAX_NAMES: usize = 64 * 1024;
+/// The longest either side waits for the other at one step.
+const STEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn protocol(detail: impl Into<String>) -> Error {
     Error::new(ErrorKind::Protocol, "hand listeners over").with_detail(detail)
@@ -67,11 +69,13 @@ impl Handover {
     /// Listens at `path` (a socket file left by a process that exited is
     /// replaced).
     pub fn bind(path: impl AsRef<Path>) -> Result<Handover> {
+        use std::os::unix::fs::FileTypeExt;
         let path = path.as_ref();
-        if std::fs::symlink_metadata(path).is_ok()
-            && std::os::unix::net::UnixStream::connect(path).is_err()
-        {
-            // Nobody behind it: a stale file.
+        let stale = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+            && std::os::unix::net::UnixStream::connect(path)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+        if stale {
+            // A socket nobody listens on any more (never another file).
             let _ = std::fs::remove_file(path);
         }
         let listener = UnixListener::bind(path)
@@ -93,18 +97,21 @@ impl Handover {
     /// does not follow the protocol is dropped and the wait goes on.
     pub async fn give(self, listeners: &[(&str, BorrowedFd<'_>)]) -> Result<()> {
         loop {
-            let (mut stream, _) = self
-                .listener
-                .accept()
-                .await
-                .map_err(|e| Error::io("accept a hand-over at", e).with_path(&self.path))?;
-            match Self::serve(&mut stream, listeners).await {
-                Ok(()) => {
-                    // The successor binds the path next: ours goes away
-                    // with this listener (the file is the successor's).
+            let mut stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                // Out of descriptors, say: try again shortly.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            // A peer that stalls cannot hold the hand-over up for long.
+            match tokio::time::timeout(STEP, Self::serve(&mut stream, listeners)).await {
+                Ok(Ok(())) => {
+                    // The successor answers at the path next.
                     return Ok(());
                 }
-                Err(_) => continue,
+                Ok(Err(_)) | Err(_) => continue,
             }
         }
     }
@@ -164,6 +171,15 @@ pub struct Taken {
 /// listens there (a first start: bind as usual).
 pub async fn take(path: impl AsRef<Path>) -> Result<Option<Taken>> {
     let path = path.as_ref();
+    match tokio::time::timeout(STEP, take_inner(path)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::new(ErrorKind::Timeout, "ask for listeners at")
+            .with_path(path)
+            .with_detail("the running process did not answer")),
+    }
+}
+
+async fn take_inner(path: &Path) -> Result<Option<Taken>> {
     let mut stream = match UnixStream::connect(path).await {
         Ok(s) => s,
         Err(e)
@@ -236,11 +252,15 @@ impl Taken {
             .await
             .map_err(|e| Error::io("tell the old process to go", e))?;
         let mut bye = [0u8; BYE.len()];
-        self.stream
-            .read_exact(&mut bye)
-            .await
-            .map_err(|e| Error::io("wait for the old process's goodbye", e))?;
-        Ok(())
+        match tokio::time::timeout(STEP, self.stream.read_exact(&mut bye)).await {
+            Ok(Ok(_)) if bye == BYE => Ok(()),
+            Ok(Ok(_)) => Err(protocol("the old process did not say goodbye")),
+            Ok(Err(e)) => Err(Error::io("wait for the old process's goodbye", e)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                "wait for the old process's goodbye",
+            )),
+        }
     }
 }
 

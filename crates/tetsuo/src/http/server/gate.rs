@@ -20,8 +20,6 @@ pub(crate) enum Refusal {
     MaxPerIp,
     /// This client IP opened connections faster than its rate.
     RateLimited,
-    /// The server is draining.
-    Draining,
 }
 
 impl Refusal {
@@ -30,7 +28,6 @@ impl Refusal {
             Refusal::MaxConnections => "max_connections",
             Refusal::MaxPerIp => "max_connections_per_ip",
             Refusal::RateLimited => "rate_limited",
-            Refusal::Draining => "draining",
         }
     }
 }

@@ -438,10 +438,11 @@ impl Server {
         }
     }
 
+    /// A connection accepted as the drain began is served all the same
+    /// (its first request answered with `Connection: close`): refusing it
+    /// would fail a request the client had every reason to send — the
+    /// moment of a hand-over to a new process, say.
     fn admit(&self, ip: Option<IpAddr>) -> Admission {
-        if self.shared.draining.load(Ordering::Acquire) {
-            return self.refused(Refusal::Draining);
-        }
         match self.shared.gate.admit(ip, Instant::now()) {
             Ok(permit) => {
                 metrics::counter!("tetsuo_server_connections_accepted_total").increment(1);
