@@ -121,3 +121,41 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Wire<T> {
         }
     }
 }
+
+/// A stream's incoming data under flow control: bytes handed to the
+/// application's pipe, and how many of them went back to the peer as
+/// window. What the application took is given back as it takes it; what it
+/// never read, when the stream is forgotten.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Credit {
+    delivered: u64,
+    released: u64,
+}
+
+impl Credit {
+    /// `n` more bytes went into the pipe.
+    pub(crate) fn delivered(&mut self, n: usize) {
+        self.delivered += n as u64;
+    }
+
+    /// With `queued` bytes still unread in the pipe: the bytes taken since
+    /// the last call, to give back now.
+    pub(crate) fn take_consumed(&mut self, queued: usize) -> usize {
+        let consumed = self.delivered.saturating_sub(queued as u64);
+        let n = consumed.saturating_sub(self.released);
+        self.released += n;
+        n as usize
+    }
+
+    /// Everything not given back yet (the stream is forgotten).
+    pub(crate) fn take_rest(&mut self) -> usize {
+        let n = self.delivered - self.released;
+        self.released = self.delivered;
+        n as usize
+    }
+
+    /// All that came was taken.
+    pub(crate) fn settled(&self) -> bool {
+        self.delivered == self.released
+    }
+}

@@ -25,7 +25,13 @@
 
 use std::fmt::Write as _;
 
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
+
+/// The header names, made once (a lookup by `&str` parses the name on
+/// every request).
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// A position in a distributed trace: the trace, the span that is the
 /// parent of what comes next, the flags (sampled), and vendor state.
@@ -75,7 +81,7 @@ impl TraceContext {
     /// neither id all zeros.
     pub fn from_headers(headers: &HeaderMap) -> Option<TraceContext> {
         // Two traceparents: none is to be trusted.
-        let mut all = headers.get_all("traceparent").iter();
+        let mut all = headers.get_all(&TRACEPARENT).iter();
         let value = all.next()?.to_str().ok()?.trim();
         if all.next().is_some() {
             return None;
@@ -96,7 +102,7 @@ impl TraceContext {
         }
         // tracestate lines combine into one list.
         let lines: Vec<&str> = headers
-            .get_all("tracestate")
+            .get_all(&TRACESTATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
@@ -163,13 +169,13 @@ impl TraceContext {
 
     /// Writes `traceparent` and `tracestate` into `headers`.
     pub fn inject(&self, headers: &mut HeaderMap) {
-        headers.insert("traceparent", self.traceparent());
+        headers.insert(TRACEPARENT, self.traceparent());
         match &self.state {
             Some(state) => {
-                headers.insert("tracestate", state.clone());
+                headers.insert(TRACESTATE, state.clone());
             }
             None => {
-                headers.remove("tracestate");
+                headers.remove(&TRACESTATE);
             }
         }
     }

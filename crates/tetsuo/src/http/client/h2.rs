@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::ConnectionInfo;
 use crate::http::body::{self, Body, PipeSender};
-use crate::http::h2wire::{HIGH_WATER, Read, Wire};
+use crate::http::h2wire::{Credit, HIGH_WATER, Read, Wire};
 use crate::{Error, ErrorKind, Result};
 
 /// Streams assumed allowed until the server's SETTINGS say.
@@ -234,8 +234,7 @@ struct StreamTask {
     /// delivered and given back.
     response: Option<PipeSender>,
     response_done: bool,
-    delivered: u64,
-    released: u64,
+    credit: Credit,
     /// The request's place on the connection.
     _guard: Guard,
 }
@@ -385,8 +384,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                             body_done: false,
                             response: None,
                             response_done: false,
-                            delivered: 0,
-                            released: 0,
+                            credit: Credit::default(),
                             _guard: job.guard,
                         },
                     );
@@ -447,7 +445,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                     let n = data.len();
                     match self.streams.get_mut(&stream) {
                         Some(s) if s.response.is_some() && !s.response_done => {
-                            s.delivered += n as u64;
+                            s.credit.delivered(n);
                             let pipe = s.response.as_ref().expect("checked");
                             pipe.send_data(data);
                             if end_stream {
@@ -546,10 +544,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
     /// Forgets a stream; response data still unread in its pipe is given
     /// back to the connection's flow control.
     fn remove_stream(&mut self, stream: StreamId) -> Option<StreamTask> {
-        let s = self.streams.remove(&stream)?;
-        if s.delivered > s.released {
-            self.conn
-                .release_capacity(stream, (s.delivered - s.released) as usize);
+        let mut s = self.streams.remove(&stream)?;
+        let rest = s.credit.take_rest();
+        if rest > 0 {
+            self.conn.release_capacity(stream, rest);
         }
         Some(s)
     }
@@ -584,12 +582,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 self.remove_stream(id);
                 return true;
             }
-            let queued = pipe.poll_queued(cx) as u64;
-            let consumed = s.delivered - queued;
-            if consumed > s.released {
-                self.conn
-                    .release_capacity(id, (consumed - s.released) as usize);
-                s.released = consumed;
+            let taken = s.credit.take_consumed(pipe.poll_queued(cx));
+            if taken > 0 {
+                self.conn.release_capacity(id, taken);
                 progress = true;
             }
         }

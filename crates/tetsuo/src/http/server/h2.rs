@@ -29,7 +29,7 @@ use tracing::Instrument;
 use super::{ClientAddr, HttpService, Shared, stats};
 use crate::http::body::{self, Body, PipeSender};
 use crate::http::date;
-use crate::http::h2wire::{HIGH_WATER, Read, Wire};
+use crate::http::h2wire::{Credit, HIGH_WATER, Read, Wire};
 use crate::http::upgrade::{OnUpgrade, Upgraded};
 
 /// How long a graceful shutdown waits for the client to answer its PING
@@ -153,8 +153,8 @@ struct StreamTask<S: HttpService> {
     /// The request body ended (its pipe stays, for flow control to be
     /// given back as the application reads what is left in it).
     request_done: bool,
-    delivered: u64,
-    released: u64,
+    /// The request data delivered and given back.
+    credit: Credit,
     /// When the client last sent request data (or the head).
     last_data: Instant,
     /// A CONNECT: the service may take the stream over (answering 2xx).
@@ -322,7 +322,7 @@ where
                     let n = data.len();
                     match self.streams.get_mut(&stream) {
                         Some(s) if s.request_body.is_some() && !s.request_done => {
-                            s.delivered += n as u64;
+                            s.credit.delivered(n);
                             s.last_data = self.now;
                             let tx = s.request_body.as_ref().expect("checked");
                             tx.send_data(data);
@@ -423,8 +423,7 @@ where
                 status: None,
                 request_body,
                 request_done: false,
-                delivered: 0,
-                released: 0,
+                credit: Credit::default(),
                 last_data: self.now,
                 upgrade,
                 sent_end: false,
@@ -534,12 +533,9 @@ where
                 // read timeout starts then.
                 let _ = tx.poll_wanted(cx);
             }
-            let queued = tx.poll_queued(cx) as u64;
-            let consumed = s.delivered - queued;
-            if consumed > s.released {
-                self.conn
-                    .release_capacity(id, (consumed - s.released) as usize);
-                s.released = consumed;
+            let taken = s.credit.take_consumed(tx.poll_queued(cx));
+            if taken > 0 {
+                self.conn.release_capacity(id, taken);
                 progress = true;
             }
         }
@@ -711,8 +707,7 @@ where
                     status: Some(head.status),
                     request_body: None,
                     request_done: true,
-                    delivered: 0,
-                    released: 0,
+                    credit: Credit::default(),
                     last_data: self.now,
                     upgrade: None,
                     sent_end: false,
@@ -753,10 +748,10 @@ where
     /// back to the connection's flow control (the peer's window must not
     /// shrink for good).
     fn remove_stream(&mut self, id: StreamId) -> Option<StreamTask<S>> {
-        let s = self.streams.remove(&id)?;
-        if s.delivered > s.released {
-            self.conn
-                .release_capacity(id, (s.delivered - s.released) as usize);
+        let mut s = self.streams.remove(&id)?;
+        let rest = s.credit.take_rest();
+        if rest > 0 {
+            self.conn.release_capacity(id, rest);
         }
         Some(s)
     }
@@ -885,7 +880,7 @@ fn awaits_body<S: HttpService>(s: &StreamTask<S>) -> bool {
         .as_ref()
         .is_some_and(|tx| tx.is_wanted() && !tx.is_abandoned())
         && !s.request_done
-        && s.delivered == s.released
+        && s.credit.settled()
         && s.method != Method::CONNECT
 }
 
