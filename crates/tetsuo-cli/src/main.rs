@@ -6,11 +6,15 @@ mod dashboard;
 mod echo;
 mod files;
 mod get;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod pipeline;
 mod proxy;
 mod serve;
 mod signals;
 mod socks;
+mod statsd;
+mod telemetry;
 mod tls;
 mod ws;
 

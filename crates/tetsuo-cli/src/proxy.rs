@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tetsuo::balance::health::HealthCheck;
 use tetsuo::balance::{Balancer, Pick, Policy};
 use tetsuo::discover::{self, Discovery};
@@ -24,6 +24,7 @@ use tetsuo::http::trace::TraceContext;
 use tetsuo::http::{Body, service_fn};
 
 use crate::signals::{Signal, Signals};
+use crate::telemetry::{self, Telemetry, TelemetryArgs};
 
 const NAME: &str = "tetsuo proxy";
 
@@ -67,6 +68,8 @@ pub(crate) struct ProxyArgs {
     /// An admin listener: GET /metrics (Prometheus) and /backends.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -286,10 +289,17 @@ async fn forward(
         let mut upstream = Request::new(body.take().unwrap_or_default());
         *upstream.method_mut() = parts.method.clone();
         *upstream.headers_mut() = parts.headers.clone();
-        // The trace goes on with a span of the proxy's own (W3C).
-        if let Some(ctx) = parts.extensions.get::<TraceContext>() {
-            upstream.headers_mut().remove("traceparent");
-            upstream.extensions_mut().insert(ctx.clone());
+        // The trace goes on with a span of the proxy's own (W3C): the
+        // exported one when there is one, else a new id in the caller's.
+        let incoming = parts.extensions.get::<TraceContext>();
+        match telemetry::next_hop(incoming) {
+            Some(ours) => ours.inject(upstream.headers_mut()),
+            None => {
+                if let Some(ctx) = incoming {
+                    upstream.headers_mut().remove("traceparent");
+                    upstream.extensions_mut().insert(ctx.clone());
+                }
+            }
         }
         *upstream.uri_mut() = match format!("http://{backend}{path}").parse() {
             Ok(uri) => uri,
@@ -346,9 +356,13 @@ async fn forward(
 
 /// Serves until SIGINT or SIGTERM.
 pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let prometheus = PrometheusBuilder::new()
-        .install_recorder()
-        .context("install the Prometheus recorder")?;
+    let telemetry = Telemetry::start(&args.telemetry, "tetsuo-proxy")?;
+    let result = proxy(args, telemetry.prometheus()).await;
+    tokio::task::spawn_blocking(move || telemetry.finish()).await?;
+    result
+}
+
+async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<()> {
     let lb: Balancer<String> = Balancer::new(args.policy.policy());
     let mut resolver = HickoryResolver::builder();
     if let Some(server) = args.dns_server {
@@ -441,7 +455,12 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let retries = args.retries;
     let service = service_fn(move |req: Request<Body>| {
         let (lb, client) = (lb.clone(), client.clone());
-        async move { Ok::<_, Infallible>(forward(lb, client, retries, req).await) }
+        async move {
+            telemetry::adopt(&req);
+            let res = forward(lb, client, retries, req).await;
+            telemetry::record_status(res.status());
+            Ok::<_, Infallible>(res)
+        }
     });
     let server = Server::builder().max_connections_per_ip(0).build();
     let handle = server.handle();

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::os::fd::AsFd;
 use tetsuo::http::server::{Handle, HttpService, Server};
 use tetsuo::http::{Body, service_fn};
@@ -23,14 +23,10 @@ use tetsuo::net::handover::{self, Handover};
 
 use crate::files;
 use crate::signals::{Signal, Signals};
+use crate::telemetry::{self, Telemetry, TelemetryArgs};
 use crate::tls::ServerTlsArgs;
 
 const SERVE: &str = "tetsuo serve";
-
-/// Request latency histogram buckets, in seconds: 100 µs to 10 s.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 10.0,
-];
 
 /// Arguments of `tetsuo serve`.
 #[derive(Debug, Args)]
@@ -75,20 +71,13 @@ pub(crate) struct ServeArgs {
     /// SO_REUSEPORT listener, for the plain listeners (--threads of them).
     #[arg(long, conflicts_with = "upgrade_socket")]
     thread_per_core: bool,
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
     /// Zero-downtime restart: take the listeners of the `tetsuo serve`
     /// behind this Unix socket (which then drains and exits) instead of
     /// binding; then listen here for the next version to take them.
     #[arg(long, value_name = "PATH")]
     upgrade_socket: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Seconds from a flag, 0 meaning none.
@@ -102,17 +91,9 @@ fn secs(value: f64) -> anyhow::Result<Option<Duration>> {
 
 /// Runs `tetsuo serve` to the end of its drain; builds its own runtime(s).
 pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
     // Before any other thread runs: listenfd edits the environment.
     let activated = handover::activated().context("take the activated listeners")?;
-    let prometheus = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("tetsuo_http_request_duration_seconds".to_owned()),
-            &LATENCY_BUCKETS,
-        )
-        .context("configure latency buckets")?
-        .install_recorder()
-        .context("install the Prometheus recorder")?;
+    let telemetry = Telemetry::start(&args.telemetry, "tetsuo-serve")?;
     let server = Server::builder()
         .max_connections(args.max_conns)
         .max_connections_per_ip(args.max_conns_per_ip)
@@ -135,9 +116,10 @@ pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
         b
     };
     let runtime = builder.build().context("start the runtime")?;
-    let app = App::new(server.handle(), args.root.clone(), prometheus);
+    let app = App::new(server.handle(), args.root.clone(), telemetry.prometheus());
     let result = runtime.block_on(run(args, server, app, cores, drain_timeout, activated));
     runtime.shutdown_timeout(Duration::from_secs(1));
+    telemetry.finish();
     result
 }
 
@@ -356,17 +338,6 @@ fn listener_builder(addr: SocketAddr, header_timeout: Option<Duration>) -> TcpLi
     builder
 }
 
-fn init_logging(format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO);
-    // A second subscriber (tests running main twice) is not an error.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
 /// What the endpoints need.
 #[derive(Clone)]
 struct App {
@@ -394,7 +365,12 @@ impl App {
         let app = self.clone();
         service_fn(move |req: Request<Body>| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.route(req).await) }
+            async move {
+                telemetry::adopt(&req);
+                let res = app.route(req).await;
+                telemetry::record_status(res.status());
+                Ok::<_, Infallible>(res)
+            }
         })
     }
 

@@ -121,6 +121,42 @@ impl TraceContext {
         })
     }
 
+    /// A context from its parts (another tracer's span, say), without
+    /// vendor state; `None` if either id is all zeros.
+    ///
+    /// ```
+    /// use tetsuo::http::trace::TraceContext;
+    ///
+    /// let ctx = TraceContext::new([0xab; 16], [0x01; 8], true).unwrap();
+    /// assert_eq!(
+    ///     ctx.traceparent(),
+    ///     "00-abababababababababababababababab-0101010101010101-01"
+    /// );
+    /// assert!(TraceContext::new([0; 16], [1; 8], true).is_none());
+    /// ```
+    pub fn new(trace_id: [u8; 16], span_id: [u8; 8], sampled: bool) -> Option<TraceContext> {
+        if trace_id == [0; 16] || span_id == [0; 8] {
+            return None;
+        }
+        Some(TraceContext {
+            trace: trace_id,
+            span: span_id,
+            flags: u8::from(sampled),
+            state: None,
+        })
+    }
+
+    /// The same position with this vendor state (`tracestate`).
+    pub fn with_tracestate(mut self, state: Option<HeaderValue>) -> TraceContext {
+        self.state = state;
+        self
+    }
+
+    /// The vendor state (`tracestate`), if any.
+    pub fn tracestate(&self) -> Option<&HeaderValue> {
+        self.state.as_ref()
+    }
+
     /// A new trace, sampled.
     pub fn new_root() -> TraceContext {
         TraceContext {
