@@ -28,9 +28,38 @@ start proxy.log "$T" proxy --listen "127.0.0.1:$PROXY" --admin "127.0.0.1:$ADMIN
     --upstream "http://$HTTP" --health-path /healthz --health-interval 0.2
 wait_for_line proxy.log 'listening on' >/dev/null
 
+# A second proxy in front of an HTTPS backend reached through `tetsuo socks`,
+# one connection at a time: TLS, proxy, pool wait and eviction families.
+make_certs "metrics test CA"
+start tls-serve.log "$T" serve --listen 127.0.0.1:0 --tls --tls-listen 127.0.0.1:0 \
+    --cert srv.pem --key srv.key --alpn http/1.1 --idle-timeout 0.5
+TLS_BACKEND=$(wait_for_line tls-serve.log 'https://' | sed 's|.*https://||')
+read -r SOCKS PROXY2 ADMIN2 < <("$PYTHON" -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+start socks.log "$T" socks --listen "127.0.0.1:$SOCKS"
+wait_for_line socks.log 'listening' >/dev/null
+start proxy2.log "$T" proxy --listen "127.0.0.1:$PROXY2" --admin "127.0.0.1:$ADMIN2" \
+    --upstream "https://$TLS_BACKEND" --backend-cacert ca.pem \
+    --backend-proxy "socks5://127.0.0.1:$SOCKS" --max-conns-per-backend 1
+wait_for_line proxy2.log 'listening on' >/dev/null
+
 # --- traffic -------------------------------------------------------------------
 for _ in $(seq 20); do timeout 5 curl -s -o /dev/null "http://127.0.0.1:$PROXY/hello"; done
 timeout 5 curl -s -o /dev/null "http://$HTTP/missing"
+# Six at once through one connection: five wait for it. Then the backend
+# closes it when idle, and the pool finds it dead on the next checkout.
+curls=()
+for _ in $(seq 6); do
+    timeout 10 curl -s -o /dev/null "http://127.0.0.1:$PROXY2/hello" &
+    curls+=($!)
+done
+wait "${curls[@]}"
+sleep 1
+check "tetsuo proxy -> https backend through tetsuo socks" 200 \
+    "$(timeout 10 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY2/hello")"
 cat >traffic.py <<'PYEOF'
 import asyncio, socket, struct, sys, time
 from websockets.asyncio.client import connect
@@ -87,6 +116,7 @@ sleep 0.5
 # --- scrape and parse -------------------------------------------------------------
 timeout 5 curl -s "http://$HTTP/metrics" >serve.prom
 timeout 5 curl -s "http://127.0.0.1:$ADMIN/metrics" >proxy.prom
+timeout 5 curl -s "http://127.0.0.1:$ADMIN2/metrics" >proxy2.prom
 cat >families.py <<'PYEOF'
 import sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -101,6 +131,8 @@ check "the server's /metrics parses" ok \
     "$(timeout 30 "$PYTHON" families.py serve.prom >serve.names 2>parse.err && echo ok || cat parse.err)"
 check "the proxy's /metrics parses" ok \
     "$(timeout 30 "$PYTHON" families.py proxy.prom >proxy.names 2>parse.err && echo ok || cat parse.err)"
+check "the TLS proxy's /metrics parses" ok \
+    "$(timeout 30 "$PYTHON" families.py proxy2.prom >proxy2.names 2>parse.err && echo ok || cat parse.err)"
 # has FILE NAME: the family NAME has a sample (counters end in _total,
 # histograms show _count).
 has() { grep -qx -e "$2" -e "$2_total" -e "$2_count" "$1" && echo yes || echo no; }
@@ -120,5 +152,22 @@ for name in tetsuo_connect_total tetsuo_connect_seconds tetsuo_connect_dns_secon
     check "tetsuo proxy: $name" yes "$(has proxy.names "$name")"
 done
 
-echo "$NAME: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+for name in tetsuo_connect_proxy_seconds tetsuo_connect_tls_seconds tetsuo_tls_sessions_total \
+    tetsuo_pool_wait_seconds tetsuo_pool_evicted_total; do
+    check "tetsuo proxy (https backend via SOCKS): $name" yes "$(has proxy2.names "$name")"
+done
+
+# Every family docs/metrics.md documents was seen in one of the scrapes.
+missing=""
+for name in $(grep -o '^| `tetsuo_[a-z0-9_]*`\(, `tetsuo_[a-z0-9_]*`\)*' "$ROOT/docs/metrics.md" \
+    | grep -o 'tetsuo_[a-z0-9_]*' | sort -u); do
+    base=${name%_total}
+    found=no
+    for f in serve.names proxy.names proxy2.names; do
+        [ "$(has "$f" "$base")" = yes ] && found=yes
+    done
+    [ "$found" = yes ] || missing="$missing $name"
+done
+check "every documented family is in a scrape" "" "$missing"
+
+finish

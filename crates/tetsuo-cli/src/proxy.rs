@@ -22,6 +22,8 @@ use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
 use tetsuo::http::trace::TraceContext;
 use tetsuo::http::{Body, service_fn};
+use tetsuo::proxy::{Proxies, Proxy};
+use tetsuo::tls::TlsConnector;
 
 use crate::signals::{Signal, Signals};
 use crate::telemetry::{self, Telemetry, TelemetryArgs};
@@ -34,8 +36,9 @@ pub(crate) struct ProxyArgs {
     /// Where to listen.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// A backend, http://HOST:PORT with an optional weight after a
-    /// semicolon (http://10.0.0.7:8080;weight=3); repeatable.
+    /// A backend, http://HOST:PORT or https://HOST:PORT with an optional
+    /// weight after a semicolon (http://10.0.0.7:8080;weight=3);
+    /// repeatable, all of one scheme.
     #[arg(long, value_name = "URL")]
     upstream: Vec<String>,
     /// Backends from discovery instead: file:PATH (one HOST:PORT [WEIGHT]
@@ -68,6 +71,22 @@ pub(crate) struct ProxyArgs {
     /// An admin listener: GET /metrics (Prometheus) and /backends.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    /// Speak TLS to the backends (what https:// upstreams imply; for
+    /// discovered backends).
+    #[arg(long)]
+    backend_tls: bool,
+    /// Trust the CAs in this PEM file for the backends' certificates
+    /// instead of the built-in roots.
+    #[arg(long, value_name = "PEM")]
+    backend_cacert: Option<std::path::PathBuf>,
+    /// Reach the backends through this proxy (socks5://, socks5h://,
+    /// socks4://, socks4a:// or http://, with user:pass@).
+    #[arg(long, value_name = "URL")]
+    backend_proxy: Option<String>,
+    /// Most connections open to one backend at once; requests beyond wait
+    /// for one (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_conns_per_backend: usize,
     #[command(flatten)]
     telemetry: TelemetryArgs,
 }
@@ -102,8 +121,8 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(value))
 }
 
-/// `http://host:port[;weight=N]` as (`host:port`, weight).
-fn parse_upstream(s: &str) -> anyhow::Result<(String, u32)> {
+/// `http(s)://host:port[;weight=N]` as (`host:port`, weight, TLS).
+fn parse_upstream(s: &str) -> anyhow::Result<(String, u32, bool)> {
     let (url, weight) = match s.split_once(";weight=") {
         Some((url, w)) => (
             url,
@@ -113,14 +132,16 @@ fn parse_upstream(s: &str) -> anyhow::Result<(String, u32)> {
         None => (s, 1),
     };
     let uri: http::Uri = url.parse().context("--upstream: not a URL")?;
-    if uri.scheme_str() != Some("http") {
-        bail!("--upstream {s}: only http:// backends");
-    }
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => bail!("--upstream {s}: an http:// or https:// URL"),
+    };
     let authority = uri
         .authority()
         .context("--upstream: the URL needs a host")?;
-    let port = authority.port_u16().unwrap_or(80);
-    Ok((format!("{}:{port}", authority.host()), weight))
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    Ok((format!("{}:{port}", authority.host()), weight, tls))
 }
 
 /// Headers that belong to one connection, not to the message (RFC 9110
@@ -240,6 +261,7 @@ async fn forward(
     lb: Balancer<String>,
     client: Client,
     retries: u32,
+    scheme: &'static str,
     req: Request<Body>,
 ) -> Response<Body> {
     let peer = req.extensions().get::<ClientAddr>().map(|a| a.0);
@@ -301,7 +323,7 @@ async fn forward(
                 }
             }
         }
-        *upstream.uri_mut() = match format!("http://{backend}{path}").parse() {
+        *upstream.uri_mut() = match format!("{scheme}://{backend}{path}").parse() {
             Ok(uri) => uri,
             Err(_) => return bad_gateway("a backend address that is not a URL"),
         };
@@ -370,6 +392,7 @@ async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<
     }
     let resolver = resolver.build()?;
     let mut _discovery: Option<Discovery> = None;
+    let mut backend_tls = args.backend_tls;
     match &args.discover {
         Some(source) => {
             if let Some(path) = source.strip_prefix("file:") {
@@ -401,26 +424,45 @@ async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<
                 .iter()
                 .map(|u| parse_upstream(u))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            lb.set(backends);
+            if backends.iter().any(|b| b.2 != backends[0].2) {
+                bail!("--upstream: all http:// or all https://");
+            }
+            backend_tls |= backends[0].2;
+            lb.set(backends.into_iter().map(|(a, w, _)| (a, w)));
         }
     }
     let connect_timeout = seconds(args.connect_timeout, "--connect-timeout")?;
     // Answers pass through as they are: redirects and encodings are the
     // client's business, not the proxy's.
+    let proxies = match &args.backend_proxy {
+        Some(url) => Proxies::chain([Proxy::parse(url).context("--backend-proxy")?]),
+        None => Proxies::none(),
+    };
     let mut client = Client::builder()
-        .no_proxy()
+        .proxies(proxies.clone())
         .redirect(RedirectPolicy::none())
         .decompress(false)
-        .connect_timeout(Some(connect_timeout));
+        .connect_timeout(Some(connect_timeout))
+        .pool_max_per_host(args.max_conns_per_backend)
+        .tls(
+            crate::tls::trust(
+                TlsConnector::builder().tls12(true),
+                args.backend_cacert.as_deref(),
+                &[],
+                false,
+            )
+            .build()?,
+        );
     if args.dns_server.is_some() {
         client = client.resolver(resolver.clone());
     }
     let client = client.build()?;
     let interval = seconds(args.health_interval, "--health-interval")?;
     let check = match &args.health_path {
+        Some(path) if backend_tls => HealthCheck::https_get(client.clone(), path, StatusCode::OK),
         Some(path) => HealthCheck::http_get(client.clone(), path, StatusCode::OK),
         None => {
-            let mut connector = tetsuo::connect::Connector::builder();
+            let mut connector = tetsuo::connect::Connector::builder().proxies(proxies);
             if args.dns_server.is_some() {
                 connector = connector.resolver(resolver.clone());
             }
@@ -453,11 +495,12 @@ async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<
         .with_context(|| format!("listen on {}", args.listen))?;
     eprintln!("{NAME}: listening on http://{}", listener.local_addr()?);
     let retries = args.retries;
+    let scheme = if backend_tls { "https" } else { "http" };
     let service = service_fn(move |req: Request<Body>| {
         let (lb, client) = (lb.clone(), client.clone());
         async move {
             telemetry::adopt(&req);
-            let res = forward(lb, client, retries, req).await;
+            let res = forward(lb, client, retries, scheme, req).await;
             telemetry::record_status(res.status());
             Ok::<_, Infallible>(res)
         }

@@ -85,8 +85,59 @@ async fn the_cap_per_key_holds_and_waiters_are_served_in_order() {
     assert_eq!((stats.created, stats.reused), (2, 8));
 }
 
+/// Histogram values recorded, by metric name.
+#[derive(Clone, Default)]
+struct Histograms(Arc<Mutex<Vec<(String, f64)>>>);
+
+struct Histogram(String, Histograms);
+
+impl metrics::HistogramFn for Histogram {
+    fn record(&self, value: f64) {
+        self.1.0.lock().unwrap().push((self.0.clone(), value));
+    }
+}
+
+impl metrics::Recorder for Histograms {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::from_arc(Arc::new(Histogram(key.name().to_owned(), self.clone())))
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_starved_checkout_times_out() {
+    let histograms = Histograms::default();
+    let _recorder = metrics::set_default_local_recorder(&histograms);
     let pool: Pool<&str, Conn> = Pool::new(config(|c| c.max_per_key = 1));
     let opener = Opener::default();
     let held = pool.get(&"a", || opener.open()).await.unwrap();
@@ -97,6 +148,11 @@ async fn a_starved_checkout_times_out() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(started.elapsed(), Duration::from_millis(250));
+    // The wait is in the pool's wait-time histogram.
+    assert_eq!(
+        *histograms.0.lock().unwrap(),
+        vec![("tetsuo_pool_wait_seconds".to_owned(), 0.25)]
+    );
     // The timed-out waiter left no trace: the next one gets the connection.
     drop(held);
     assert!(matches!(

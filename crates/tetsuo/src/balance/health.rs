@@ -109,10 +109,31 @@ where
         path: &str,
         expect: http::StatusCode,
     ) -> HealthCheck<E> {
+        HealthCheck::get("http", client, path, expect)
+    }
+
+    /// `GET https://{endpoint}{path}` with `client` (whose TLS settings
+    /// decide whom to trust); healthy when the status is `expect`.
+    #[cfg(feature = "http")]
+    pub fn https_get(
+        client: crate::http::client::Client,
+        path: &str,
+        expect: http::StatusCode,
+    ) -> HealthCheck<E> {
+        HealthCheck::get("https", client, path, expect)
+    }
+
+    #[cfg(feature = "http")]
+    fn get(
+        scheme: &'static str,
+        client: crate::http::client::Client,
+        path: &str,
+        expect: http::StatusCode,
+    ) -> HealthCheck<E> {
         let path = path.to_owned();
         HealthCheck::new(move |e: E| {
             let client = client.clone();
-            let url = format!("http://{e}{path}");
+            let url = format!("{scheme}://{e}{path}");
             async move {
                 match client.get(url).send().await {
                     Ok(res) => {

@@ -315,6 +315,7 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                     pool: self.clone(),
                     key: key.clone(),
                 };
+                let queued = Instant::now();
                 let handed = match deadline {
                     Some(at) => tokio::time::timeout_at(at, waiter.recv())
                         .await
@@ -322,6 +323,8 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                         .flatten(),
                     None => waiter.recv().await,
                 };
+                metrics::histogram!("tetsuo_pool_wait_seconds", "pool" => self.inner.config.name.clone())
+                    .record(queued.elapsed().as_secs_f64());
                 let Some(handed) = handed else {
                     return Err(
                         Error::new(ErrorKind::Timeout, "wait for a pooled connection")
