@@ -1,6 +1,7 @@
 //! The `tetsuo` command: every tetsuo capability, reachable from a shell so
 //! that people and acceptance checks can try it against real peers.
 
+mod bench;
 mod connect;
 mod dashboard;
 mod echo;
@@ -46,6 +47,9 @@ enum Command {
     Ws(ws::WsArgs),
     /// HTTP reverse proxy: load balancing, health checks, discovery.
     Proxy(proxy::ProxyArgs),
+    /// Load generator: HTTP/1.1, HTTP/2, WebSocket and TCP echo, with
+    /// latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,13 @@ fn main() -> ExitCode {
         // The server picks its own runtime (threads, thread-per-core).
         Command::Serve(args) => {
             return match serve::main(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            };
+        }
+        // The load generator runs one event loop per thread, as wrk does.
+        Command::Bench(args) => {
+            return match bench::main(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             };
@@ -69,7 +80,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(_) => unreachable!("handled above"),
+            Command::Serve(_) | Command::Bench(_) => unreachable!("handled above"),
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(args).await,
             Command::Get(args) => get::run(args).await,

@@ -1,0 +1,99 @@
+//! HTTP/1.1 round trips on one connection: the request written whole
+//! (encoded once), the response head parsed and its body framed by
+//! `tetsuo_proto::h1`, then the next request.
+
+use std::cell::RefCell;
+
+use bytes::{Buf as _, BytesMut};
+use tetsuo_proto::h1::{BodyDecoder, Framing, HeadParser, Kind, Limits, Status, response_framing};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use super::{Ended, Pacer, Plan, Tally};
+
+/// Reads more into `buf`: the bytes read, 0 at the end.
+async fn fill<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut) -> std::io::Result<usize> {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(16 * 1024);
+    }
+    io.read_buf(buf).await
+}
+
+pub(super) async fn run<S>(
+    plan: &Plan,
+    mut io: S,
+    pacer: &mut Pacer,
+    tally: &RefCell<Tally>,
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = Limits::default();
+    let mut parser = HeadParser::new(Kind::Response, limits.clone());
+    let mut buf = BytesMut::with_capacity(32 * 1024);
+    loop {
+        if !plan.permit() {
+            return Ended::Stop;
+        }
+        let since = pacer.due().await;
+        let exchange = async {
+            io.write_all(plan.request()).await.map_err(|_| "write")?;
+            // The head.
+            let head_len = loop {
+                match parser.parse(&buf) {
+                    Ok(Status::Complete(n)) => break n,
+                    Ok(Status::Partial) => {}
+                    Err(_) => return Err("protocol"),
+                }
+                match fill(&mut io, &mut buf).await {
+                    Ok(0) => return Err("closed"),
+                    Ok(_) => {}
+                    Err(_) => return Err("read"),
+                }
+            };
+            let head = parser.head();
+            let status = head.status().map_or(0, |s| s.as_u16());
+            let keep_alive = head.keep_alive();
+            let framing = response_framing(head, plan.method());
+            buf.advance(head_len);
+            parser.reset();
+            let mut read = head_len as u64;
+            // The body.
+            let mut decoder = BodyDecoder::new(framing, &limits).map_err(|_| "protocol")?;
+            while !decoder.is_done() {
+                if !buf.is_empty() {
+                    let d = decoder.decode(&buf).map_err(|_| "protocol")?;
+                    buf.advance(d.consumed);
+                    read += d.consumed as u64;
+                    continue;
+                }
+                match fill(&mut io, &mut buf).await {
+                    Ok(0) if framing == Framing::CloseDelimited => {
+                        decoder.finish_on_eof().map_err(|_| "protocol")?;
+                    }
+                    Ok(0) => return Err("closed"),
+                    Ok(_) => {}
+                    Err(_) => return Err("read"),
+                }
+            }
+            Ok((
+                status,
+                keep_alive && framing != Framing::CloseDelimited,
+                read,
+            ))
+        };
+        match tokio::time::timeout(plan.timeout(), exchange).await {
+            Err(_) => return Ended::Failed("timeout"),
+            Ok(Err(kind)) => return Ended::Failed(kind),
+            Ok(Ok((status, keep_alive, read))) => {
+                let mut t = tally.borrow_mut();
+                t.done(since, (200..400).contains(&status));
+                t.read += read;
+                t.written += plan.request().len() as u64;
+                drop(t);
+                if !keep_alive {
+                    return Ended::Closed;
+                }
+            }
+        }
+    }
+}

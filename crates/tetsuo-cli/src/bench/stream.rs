@@ -1,0 +1,96 @@
+//! Echo round trips: a message out, the same number of bytes back — over
+//! TCP (`tcp://`), or as a WebSocket binary message (`ws://`, `wss://`)
+//! through `tetsuo::ws`.
+
+use std::cell::RefCell;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use tetsuo::ws::Message;
+
+use super::{Ended, Pacer, Plan, Tally};
+
+pub(super) async fn tcp<S>(
+    plan: &Plan,
+    mut io: S,
+    pacer: &mut Pacer,
+    tally: &RefCell<Tally>,
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let message = plan.body();
+    let mut back = vec![0u8; message.len()];
+    loop {
+        if !plan.permit() {
+            return Ended::Stop;
+        }
+        let since = pacer.due().await;
+        let round = async {
+            io.write_all(message).await.map_err(|_| "write")?;
+            match io.read_exact(&mut back).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err("closed"),
+                Err(_) => Err("read"),
+            }
+        };
+        match tokio::time::timeout(plan.timeout(), round).await {
+            Err(_) => return Ended::Failed("timeout"),
+            Ok(Err(kind)) => return Ended::Failed(kind),
+            Ok(Ok(())) => {
+                let mut t = tally.borrow_mut();
+                t.done(since, true);
+                t.read += back.len() as u64;
+                t.written += message.len() as u64;
+            }
+        }
+    }
+}
+
+pub(super) async fn websocket(plan: &Plan, pacer: &mut Pacer, tally: &RefCell<Tally>) -> Ended {
+    let mut builder = tetsuo::ws::ClientBuilder::new();
+    if let Some(tls) = &plan.tls {
+        builder = builder.connector(
+            tetsuo::connect::Connector::builder()
+                .tls(tls.clone())
+                .build(),
+        );
+    }
+    let mut ws = match tokio::time::timeout(plan.timeout(), builder.connect(plan.url())).await {
+        Ok(Ok((ws, _))) => ws,
+        _ => return Ended::Failed("connect"),
+    };
+    let message = plan.body().clone();
+    loop {
+        if !plan.permit() {
+            let _ = ws.close(tetsuo::ws::CloseCode::NORMAL, "").await;
+            return Ended::Stop;
+        }
+        let since = pacer.due().await;
+        let round = async {
+            ws.send(Message::Binary(message.clone()))
+                .await
+                .map_err(|_| "write")?;
+            loop {
+                match ws.recv().await {
+                    Some(Ok(Message::Binary(b))) if b.len() == message.len() => return Ok(()),
+                    Some(Ok(Message::Text(t))) if t.len() == message.len() => return Ok(()),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(_)) => return Err("protocol"),
+                    Some(Err(_)) => return Err("read"),
+                    None => return Err("closed"),
+                }
+            }
+        };
+        match tokio::time::timeout(plan.timeout(), round).await {
+            Err(_) => return Ended::Failed("timeout"),
+            Ok(Err(kind)) => return Ended::Failed(kind),
+            Ok(Ok(())) => {
+                let mut t = tally.borrow_mut();
+                t.done(since, true);
+                t.read += message.len() as u64;
+                t.written += message.len() as u64;
+            }
+        }
+    }
+}
