@@ -7,6 +7,7 @@
 source "$(dirname "$0")/lib/common.sh"
 
 apt_install curl curl
+apt_install openssl openssl
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import prometheus_client' 2>/dev/null \
     || timeout 300 "$PYTHON" -m pip install -q 'prometheus_client>=0.20'

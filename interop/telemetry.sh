@@ -8,6 +8,7 @@
 source "$(dirname "$0")/lib/common.sh"
 
 apt_install curl curl
+apt_install netcat-openbsd nc
 apt_install nodejs node
 apt_install npm npm
 PYTHON=${PYTHON:-python3}
@@ -16,7 +17,13 @@ PYTHON=${PYTHON:-python3}
 STATSD_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/tetsuo-interop/statsd
 if [ ! -f "$STATSD_DIR/node_modules/statsd/stats.js" ]; then
     mkdir -p "$STATSD_DIR"
-    (cd "$STATSD_DIR" && timeout 300 npm install -s --no-save --ignore-scripts statsd@0.9.0 >/dev/null 2>&1)
+    timeout 300 npm install -s --no-save --ignore-scripts --prefix "$STATSD_DIR" statsd@0.9.0 \
+        >"$STATSD_DIR/install.log" 2>&1
+    [ -f "$STATSD_DIR/node_modules/statsd/stats.js" ] || {
+        echo "$NAME: cannot install statsd from npm:" >&2
+        tail -5 "$STATSD_DIR/install.log" >&2
+        exit 1
+    }
 fi
 T=$(tetsuo_bin)
 cd "$WORK" || exit 1
@@ -144,7 +151,7 @@ check "StatsD: gauge tetsuo_server_connections_open" yes \
     "$(mgmt gauges | grep -q 'tetsuo_server_connections_open' && echo yes || echo no)"
 timeout 5 curl -s -o /dev/null "http://$PB/missing"
 kill -TERM "$SERVE_PB_PID"
-wait "$SERVE_PB_PID" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$SERVE_PB_PID" 2>/dev/null || break; sleep 0.1; done
 check "StatsD: the 404 made just before SIGTERM is in the last push" 1 \
     "$(sum 'tetsuo_http_requests_total;' 'class=4xx')"
 

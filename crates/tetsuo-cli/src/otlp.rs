@@ -72,7 +72,12 @@ impl Otlp {
             .build()
             .context("--otlp-endpoint: build the exporter")?;
         let mut resource = Resource::builder();
-        if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        let named = std::env::var_os("OTEL_SERVICE_NAME").is_some()
+            || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| {
+                a.split(',')
+                    .any(|kv| kv.trim().starts_with("service.name="))
+            });
+        if !named {
             resource = resource.with_service_name(service.to_owned());
         }
         let provider = SdkTracerProvider::builder()
@@ -92,6 +97,8 @@ impl Otlp {
     {
         tracing_opentelemetry::layer()
             .with_tracer(self.tracer.clone())
+            // The span's own `target` field is the request target.
+            .with_target(false)
             // The span starts when its parent is known (see `adopt`), not
             // when it is first entered.
             .with_context_activation(false)
@@ -108,7 +115,11 @@ impl Otlp {
     /// Exports what is left; blocks until done or timed out.
     pub(crate) fn finish(self) {
         ENABLED.store(false, Ordering::Relaxed);
-        if let Err(e) = self.provider.shutdown() {
+        // An export in progress may take its whole timeout.
+        if let Err(e) = self
+            .provider
+            .shutdown_with_timeout(EXPORT_TIMEOUT + Duration::from_secs(2))
+        {
             eprintln!("tetsuo: --otlp-endpoint: the last spans were not exported: {e}");
         }
     }
@@ -123,9 +134,14 @@ fn traces_endpoint(url: &str) -> anyhow::Result<String> {
         matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some(),
         "--otlp-endpoint {url}: an http:// or https:// URL"
     );
-    Ok(match uri.path() {
-        "" | "/" => format!("{}/v1/traces", url.trim_end_matches('/')),
-        _ => url.to_owned(),
+    if !matches!(uri.path(), "" | "/") {
+        return Ok(url.to_owned());
+    }
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    Ok(match uri.query() {
+        Some(query) => format!("{scheme}://{authority}/v1/traces?{query}"),
+        None => format!("{scheme}://{authority}/v1/traces"),
     })
 }
 
@@ -160,10 +176,15 @@ pub(crate) fn adopt(req: &Request<Body>) {
     let _ = tracing::Span::current().set_parent(parent);
 }
 
-/// Records the response status on the current span.
+/// Records the response status on the current span; a 5xx is an error
+/// (OpenTelemetry's HTTP conventions for servers).
 pub(crate) fn status(status: http::StatusCode) {
     if ENABLED.load(Ordering::Relaxed) {
-        tracing::Span::current().set_attribute("http.response.status_code", status.as_u16() as i64);
+        let span = tracing::Span::current();
+        span.set_attribute("http.response.status_code", status.as_u16() as i64);
+        if status.is_server_error() {
+            span.set_status(opentelemetry::trace::Status::error(status.to_string()));
+        }
     }
 }
 
@@ -203,7 +224,15 @@ impl Exporter {
             .enable_all()
             .build()
             .context("start the OTLP runtime")?;
+        // A pool of its own name (the application's client pool keeps its
+        // figures), no proxy from the environment, TLS 1.2 collectors too.
+        let mut pool = tetsuo::pool::PoolConfig::default();
+        pool.name = "otlp".into();
         let client = Client::builder()
+            .pool(pool)
+            .no_proxy()
+            .redirect(tetsuo::http::client::RedirectPolicy::none())
+            .tls(tetsuo::tls::TlsConnector::builder().tls12(true).build()?)
             .timeout(EXPORT_TIMEOUT)
             .connect_timeout(Some(EXPORT_TIMEOUT))
             .build()
@@ -235,11 +264,7 @@ impl HttpClient for Exporter {
         let sent = runtime.spawn(async move {
             let res = client.execute(request.map(Body::from)).await?.into_http();
             let (parts, body) = res.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE)
-                .collect()
-                .await
-                .map_err(|e| -> HttpError { e })?
-                .to_bytes();
+            let body = Limited::new(body, MAX_RESPONSE).collect().await?.to_bytes();
             Ok::<_, HttpError>(Response::from_parts(parts, body))
         });
         sent.await?
@@ -263,6 +288,10 @@ mod tests {
         assert_eq!(
             traces_endpoint("https://collector/custom/path").unwrap(),
             "https://collector/custom/path"
+        );
+        assert_eq!(
+            traces_endpoint("http://c:4318/?tenant=a").unwrap(),
+            "http://c:4318/v1/traces?tenant=a"
         );
         assert!(traces_endpoint("ftp://x/").is_err());
         assert!(traces_endpoint("not a url").is_err());

@@ -22,6 +22,7 @@ use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
 use tetsuo::http::trace::TraceContext;
 use tetsuo::http::{Body, service_fn};
+use tetsuo::pool::PoolConfig;
 use tetsuo::proxy::{Proxies, Proxy};
 use tetsuo::tls::TlsConnector;
 
@@ -427,6 +428,9 @@ async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<
             if backends.iter().any(|b| b.2 != backends[0].2) {
                 bail!("--upstream: all http:// or all https://");
             }
+            if args.backend_tls && !backends[0].2 {
+                bail!("--backend-tls: give https:// upstreams");
+            }
             backend_tls |= backends[0].2;
             lb.set(backends.into_iter().map(|(a, w, _)| (a, w)));
         }
@@ -435,32 +439,57 @@ async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<
     // Answers pass through as they are: redirects and encodings are the
     // client's business, not the proxy's.
     let proxies = match &args.backend_proxy {
-        Some(url) => Proxies::chain([Proxy::parse(url).context("--backend-proxy")?]),
+        Some(url) => {
+            let proxy = Proxy::parse(url).context("--backend-proxy")?;
+            // An HTTP proxy forwards plain requests itself (one pool for
+            // all backends, no CONNECT): only tunnels are meant here.
+            if url.starts_with("http://") && !backend_tls {
+                bail!(
+                    "--backend-proxy http://: for https:// backends only (a SOCKS proxy for http:// ones)"
+                );
+            }
+            Proxies::chain([proxy])
+        }
         None => Proxies::none(),
     };
-    let mut client = Client::builder()
-        .proxies(proxies.clone())
-        .redirect(RedirectPolicy::none())
-        .decompress(false)
-        .connect_timeout(Some(connect_timeout))
-        .pool_max_per_host(args.max_conns_per_backend)
-        .tls(
-            crate::tls::trust(
-                TlsConnector::builder().tls12(true),
-                args.backend_cacert.as_deref(),
-                &[],
-                false,
-            )
-            .build()?,
-        );
-    if args.dns_server.is_some() {
-        client = client.resolver(resolver.clone());
+    if args.backend_cacert.is_some() && !backend_tls {
+        bail!("--backend-cacert: for TLS backends (https:// upstreams or --backend-tls)");
     }
-    let client = client.build()?;
+    let tls = crate::tls::trust(
+        TlsConnector::builder().tls12(true),
+        args.backend_cacert.as_deref(),
+        &[],
+        false,
+    )
+    .build()
+    .context("--backend-cacert")?;
+    // Requests wait for a connection at most as long as one takes to make.
+    let mut pool = PoolConfig::default();
+    pool.name = "backends".into();
+    pool.max_per_key = args.max_conns_per_backend;
+    let builder = || {
+        let mut client = Client::builder()
+            .proxies(proxies.clone())
+            .redirect(RedirectPolicy::none())
+            .decompress(false)
+            .connect_timeout(Some(connect_timeout))
+            .pool_wait_timeout(Some(connect_timeout))
+            .tls(tls.clone());
+        if args.dns_server.is_some() {
+            client = client.resolver(resolver.clone());
+        }
+        client
+    };
+    let client = builder().pool(pool).build()?;
+    // Probes have their own connections: a backend whose connections are
+    // all busy is not down.
+    let mut probes = PoolConfig::default();
+    probes.name = "health".into();
+    let prober = builder().pool(probes).build()?;
     let interval = seconds(args.health_interval, "--health-interval")?;
     let check = match &args.health_path {
-        Some(path) if backend_tls => HealthCheck::https_get(client.clone(), path, StatusCode::OK),
-        Some(path) => HealthCheck::http_get(client.clone(), path, StatusCode::OK),
+        Some(path) if backend_tls => HealthCheck::https_get(prober, path, StatusCode::OK),
+        Some(path) => HealthCheck::http_get(prober, path, StatusCode::OK),
         None => {
             let mut connector = tetsuo::connect::Connector::builder().proxies(proxies);
             if args.dns_server.is_some() {
@@ -474,11 +503,12 @@ async fn proxy(args: ProxyArgs, prometheus: PrometheusHandle) -> anyhow::Result<
         .timeout(connect_timeout)
         .thresholds(1, 1)
         .on_change(|e| {
-            eprintln!(
-                "{NAME}: backend {} is {}",
-                e.endpoint,
-                if e.healthy { "up" } else { "down" }
-            );
+            let state = if e.healthy { "up" } else { "down" };
+            if e.healthy {
+                tracing::info!(backend = %e.endpoint, "backend {} is {state}", e.endpoint);
+            } else {
+                tracing::warn!(backend = %e.endpoint, "backend {} is {state}", e.endpoint);
+            }
         })
         .spawn(lb.clone());
 

@@ -147,7 +147,7 @@ async fn run(
     };
     let mut inherited: Vec<(String, std::os::fd::OwnedFd)> = Vec::new();
     if let Some(t) = &taken {
-        eprintln!("{SERVE}: taking {} listener(s) over", t.listeners.len());
+        tracing::info!(listeners = t.listeners.len(), "taking the listeners over");
     }
     let mut taken = taken;
     if let Some(t) = &mut taken {
@@ -171,7 +171,7 @@ async fn run(
             };
             let upgrade = Handover::bind(&at)
                 .with_context(|| format!("listen for upgrades at {}", at.display()))?;
-            eprintln!("{SERVE}: upgrades at {}", path.display());
+            tracing::info!(path = %path.display(), "upgrades at {}", path.display());
             Some((upgrade, at))
         }
         None => None,
@@ -249,9 +249,9 @@ async fn run(
     // Serving: the predecessor may go; then this process answers at PATH.
     if let Some(t) = taken {
         match t.ready().await {
-            Ok(()) => eprintln!("{SERVE}: took over; the predecessor drains"),
+            Ok(()) => tracing::info!("took over; the predecessor drains"),
             // This process holds the listeners now: it serves on.
-            Err(e) => eprintln!("{SERVE}: the predecessor did not acknowledge: {e}"),
+            Err(e) => tracing::warn!(error = %e, "the predecessor did not acknowledge"),
         }
         if let (Some((_, at)), Some(path)) = (&upgrade, &args.upgrade_socket) {
             std::fs::rename(at, path)
@@ -271,7 +271,7 @@ async fn run(
                 Ok(()) => {
                     let _ = handed_tx.send(());
                 }
-                Err(e) => eprintln!("{SERVE}: hand-overs stopped: {e}"),
+                Err(e) => tracing::warn!(error = %e, "hand-overs stopped"),
             }
         });
     } else {
@@ -285,7 +285,7 @@ async fn run(
             signal = signals.next() => signal?,
             handed = &mut handed_rx, if handing_over => {
                 if handed.is_ok() {
-                    eprintln!("{SERVE}: a successor took the listeners over");
+                    tracing::info!("a successor took the listeners over");
                     break;
                 }
                 // The hand-over task ended: no more polling of its channel.
@@ -297,28 +297,32 @@ async fn run(
             Signal::Stop => break,
             Signal::Reload => match &acceptor {
                 Some(acceptor) => match args.tls_args.reload(acceptor, SERVE) {
-                    Ok(true) => eprintln!("{SERVE}: reloaded certificate, key and OCSP response"),
-                    Ok(false) => eprintln!("{SERVE}: nothing to reload (generated certificate)"),
+                    Ok(true) => tracing::info!("reloaded certificate, key and OCSP response"),
+                    Ok(false) => tracing::info!("nothing to reload (generated certificate)"),
                     Err(e) => {
-                        eprintln!("{SERVE}: reload failed, keeping the old certificate: {e:#}")
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "reload failed, keeping the old certificate"
+                        )
                     }
                 },
-                None => eprintln!("{SERVE}: nothing to reload"),
+                None => tracing::info!("nothing to reload"),
             },
         }
     }
-    eprintln!(
-        "{SERVE}: draining {} connection(s), up to {:?}",
-        handle.open_connections(),
-        drain_timeout
+    tracing::info!(
+        connections = handle.open_connections(),
+        timeout = ?drain_timeout,
+        "draining"
     );
     let report = handle.shutdown(drain_timeout).await;
     for cores in per_core {
         tokio::task::spawn_blocking(move || cores.join()).await?;
     }
-    eprintln!(
-        "{SERVE}: drained in {:?}; {} connection(s) closed at the deadline",
-        report.elapsed, report.forced
+    tracing::info!(
+        elapsed = ?report.elapsed,
+        closed_at_deadline = report.forced,
+        "drained"
     );
     Ok(())
 }

@@ -61,9 +61,12 @@ impl StatsdPusher {
                     prometheus.run_upkeep();
                     let lines = state.lines(&prometheus.render(), &prefix);
                     for datagram in pack(&lines) {
-                        // A server that is down must not stop the next push
-                        // (a refused datagram fails the one after it).
-                        if let Err(e) = socket.send(datagram.as_bytes()) {
+                        // A refused datagram (ICMP from an earlier one while
+                        // the server was down) fails the next send: once
+                        // more, so this push's increments are not lost.
+                        if socket.send(datagram.as_bytes()).is_err()
+                            && let Err(e) = socket.send(datagram.as_bytes())
+                        {
                             tracing::debug!(error = %e, "StatsD push failed");
                         }
                     }
@@ -189,7 +192,12 @@ impl Deltas {
                 Kind::Skip => continue,
                 Kind::Value => (sample.value, "g"),
                 Kind::Increment => {
-                    let series = line.rsplit_once(' ').map_or(line, |(s, _)| s);
+                    // The series: the name and its labels (a timestamp may
+                    // follow the value).
+                    let series = match line.find('}') {
+                        Some(end) => &line[..=end],
+                        None => sample.name,
+                    };
                     let before = self.last.insert(series.to_owned(), sample.value);
                     let delta = match before {
                         // A counter only goes down when it was reset.
@@ -202,18 +210,36 @@ impl Deltas {
                     (delta, "c")
                 }
             };
-            let mut text = format!("{prefix}{}:{value}|{suffix}", sample.name);
-            for (i, (key, tag)) in sample.labels.iter().enumerate() {
-                text.push_str(if i == 0 { "|#" } else { "," });
-                // The first colon ends the key; a value may hold more.
-                text.push_str(&tag_text(key).replace(':', "_"));
-                text.push(':');
-                text.push_str(&tag_text(tag));
+            // A gauge's sign means "change by" in StatsD: a negative value
+            // is set from zero.
+            if suffix == "g" && value < 0.0 {
+                out.push(format!(
+                    "{prefix}{}:0|g{}",
+                    sample.name,
+                    tags(&sample.labels)
+                ));
             }
-            out.push(text);
+            out.push(format!(
+                "{prefix}{}:{value}|{suffix}{}",
+                sample.name,
+                tags(&sample.labels)
+            ));
         }
         out
     }
+}
+
+/// Labels as DogStatsD tags: `|#key:value,...`, or nothing.
+fn tags(labels: &[(&str, String)]) -> String {
+    let mut text = String::new();
+    for (i, (key, tag)) in labels.iter().enumerate() {
+        text.push_str(if i == 0 { "|#" } else { "," });
+        // The first colon ends the key; a value may hold more.
+        text.push_str(&tag_text(key).replace(':', "_"));
+        text.push(':');
+        text.push_str(&tag_text(tag));
+    }
+    text
 }
 
 /// A tag key or value without the characters that delimit tags.
@@ -313,6 +339,21 @@ tetsuo_dns_seconds_count 3
         // Unchanged counters are not sent; gauges always are.
         assert!(!second.iter().any(|l| l.contains("class:4xx")));
         assert!(second.contains(&"tetsuo_server_connections_open:2|g".to_owned()));
+    }
+
+    #[test]
+    fn negative_gauges_are_set_from_zero_and_timestamps_ignored() {
+        let mut deltas = Deltas::default();
+        let text = "# TYPE g gauge\ng -5\n# TYPE c counter\nc{a=\"1\"} 4 1700000000\n";
+        assert_eq!(
+            deltas.lines(text, ""),
+            vec!["g:0|g", "g:-5|g", "c:4|c|#a:1"]
+        );
+        let later = text.replace("} 4 ", "} 6 ");
+        assert_eq!(
+            deltas.lines(&later, ""),
+            vec!["g:0|g", "g:-5|g", "c:2|c|#a:1"]
+        );
     }
 
     #[test]

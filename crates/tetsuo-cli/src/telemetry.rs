@@ -3,8 +3,6 @@
 //! optionally, pushed to StatsD, and — with the `otlp` feature — each
 //! request's span exported over OTLP.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -75,7 +73,11 @@ impl Telemetry {
         };
         #[cfg(not(feature = "otlp"))]
         let _ = service;
-        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        use std::io::IsTerminal as _;
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // Colours on a terminal only, not in a log file.
+            .with_ansi(std::io::stderr().is_terminal());
         let fmt = match args.log_format {
             LogFormat::Text => fmt.boxed(),
             LogFormat::Json => fmt.json().boxed(),
@@ -97,10 +99,7 @@ impl Telemetry {
             .context("install the Prometheus recorder")?;
         let statsd = match &args.statsd {
             Some(target) => {
-                let interval = Duration::try_from_secs_f64(args.statsd_interval)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .context("--statsd-interval must be a positive number of seconds")?;
+                let interval = crate::positive_secs(args.statsd_interval, "--statsd-interval")?;
                 Some(StatsdPusher::start(
                     target,
                     interval,

@@ -36,75 +36,104 @@ fn sigterm(server: &mut Server) {
     assert!(exit.success(), "{exit:?}");
 }
 
-#[test]
-fn statsd_gets_counters_as_increments_and_gauges() {
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let target = udp.local_addr().unwrap().to_string();
-    let mut server = Server::start(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--statsd",
-        &target,
-        "--statsd-interval",
-        "0.2",
-        "--statsd-prefix",
-        "t.",
-    ]);
-    for _ in 0..3 {
-        assert!(get(server.addr(), "/hello", "").starts_with("HTTP/1.1 200 "));
-    }
-    let mut requests = 0.0;
+/// The StatsD lines that arrive on `udp` until `done` says so or `within`
+/// passed.
+fn statsd_lines(
+    udp: &UdpSocket,
+    within: Duration,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
     let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + within;
     let mut buf = [0u8; 65_536];
-    // Increments add up to the requests made, whatever the pushes they
-    // fell into.
-    while requests < 3.0 && Instant::now() < deadline {
+    while !done(&lines) && Instant::now() < deadline {
         let Ok(n) = udp.recv(&mut buf) else { continue };
         assert!(n <= 1432, "a datagram of {n} bytes");
-        for line in std::str::from_utf8(&buf[..n]).unwrap().lines() {
-            if let Some(rest) = line.strip_prefix("t.tetsuo_http_requests_total:")
-                && rest.contains("class:2xx")
-            {
-                let (value, kind) = rest.split_once('|').unwrap();
-                assert!(kind.starts_with("c|#"), "{line}");
-                requests += value.parse::<f64>().unwrap();
-            }
-            lines.push(line.to_owned());
-        }
-    }
-    assert_eq!(requests, 3.0, "{lines:#?}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("t.tetsuo_server_connections_open:") && l.contains("|g")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("t.tetsuo_http_request_duration_seconds_count:3|c")),
-        "{lines:#?}"
-    );
-    // What happens after the last push goes out on exit.
-    assert!(get(server.addr(), "/nothing", "").starts_with("HTTP/1.1 404 "));
-    sigterm(&mut server);
-    let mut last = Vec::new();
-    while let Ok(n) = udp.recv(&mut buf) {
-        last.extend(
+        lines.extend(
             std::str::from_utf8(&buf[..n])
                 .unwrap()
                 .lines()
                 .map(str::to_owned),
         );
     }
+    lines
+}
+
+/// The sum of the increments sent for a counter series (`prefix` up to
+/// the colon, and the tags that must be there).
+fn increments(lines: &[String], prefix: &str, tags: &str) -> f64 {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(prefix)?.strip_prefix(':'))
+        .filter_map(|rest| {
+            let (value, kind) = rest.split_once('|')?;
+            (kind.starts_with('c') && kind.contains(tags)).then(|| value.parse::<f64>().unwrap())
+        })
+        .sum()
+}
+
+fn statsd_server(udp: &UdpSocket, interval: &str) -> Server {
+    udp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let target = udp.local_addr().unwrap().to_string();
+    Server::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--statsd",
+        &target,
+        "--statsd-interval",
+        interval,
+        "--statsd-prefix",
+        "t.",
+    ])
+}
+
+#[test]
+fn statsd_gets_counters_as_increments_and_gauges() {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = statsd_server(&udp, "0.2");
+    for _ in 0..3 {
+        assert!(get(server.addr(), "/hello", "").starts_with("HTTP/1.1 200 "));
+    }
+    // Increments add up to the requests made, whatever the pushes they
+    // fell into.
+    let requests = |l: &[String]| increments(l, "t.tetsuo_http_requests_total", "#class:2xx");
+    let timed = |l: &[String]| increments(l, "t.tetsuo_http_request_duration_seconds_count", "");
+    let lines = statsd_lines(&udp, Duration::from_secs(10), |l| {
+        requests(l) >= 3.0 && timed(l) >= 3.0
+    });
+    assert_eq!(requests(&lines), 3.0, "{lines:#?}");
+    assert_eq!(timed(&lines), 3.0, "{lines:#?}");
     assert!(
-        last.iter()
-            .any(|l| l.starts_with("t.tetsuo_http_requests_total:1|c|#class:4xx")),
-        "{last:#?}"
+        lines
+            .iter()
+            .any(|l| l.starts_with("t.tetsuo_server_connections_open:") && l.contains("|g")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn statsd_gets_a_last_push_on_exit() {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // No push before an hour: what arrives is the exit's.
+    let mut server = statsd_server(&udp, "3600");
+    assert!(get(server.addr(), "/hello", "").starts_with("HTTP/1.1 200 "));
+    assert!(get(server.addr(), "/nothing", "").starts_with("HTTP/1.1 404 "));
+    assert!(statsd_lines(&udp, Duration::from_secs(1), |_| false).is_empty());
+    sigterm(&mut server);
+    let lines = statsd_lines(&udp, Duration::from_secs(10), |l| {
+        increments(l, "t.tetsuo_http_requests_total", "#class:4xx") >= 1.0
+    });
+    assert_eq!(
+        increments(&lines, "t.tetsuo_http_requests_total", "#class:2xx"),
+        1.0,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        increments(&lines, "t.tetsuo_http_requests_total", "#class:4xx"),
+        1.0,
+        "{lines:#?}"
     );
 }
 

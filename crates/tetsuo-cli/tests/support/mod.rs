@@ -30,6 +30,14 @@ impl Server {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(args)
+            // What the tests check must not depend on the caller's
+            // environment.
+            .env_remove("OTEL_SERVICE_NAME")
+            .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -315,7 +315,12 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                     pool: self.clone(),
                     key: key.clone(),
                 };
-                let queued = Instant::now();
+                // Recorded however the wait ends: served, timed out, or
+                // dropped by the caller.
+                let _timer = WaitTimer {
+                    since: Instant::now(),
+                    pool: self.inner.config.name.clone(),
+                };
                 let handed = match deadline {
                     Some(at) => tokio::time::timeout_at(at, waiter.recv())
                         .await
@@ -323,8 +328,6 @@ impl<K: Key, C: Poolable> Pool<K, C> {
                         .flatten(),
                     None => waiter.recv().await,
                 };
-                metrics::histogram!("tetsuo_pool_wait_seconds", "pool" => self.inner.config.name.clone())
-                    .record(queued.elapsed().as_secs_f64());
                 let Some(handed) = handed else {
                     return Err(
                         Error::new(ErrorKind::Timeout, "wait for a pooled connection")
@@ -746,6 +749,19 @@ impl<K: Key, C: Poolable> Pool<K, C> {
 /// A checkout waiting. Dropped before it took what it was handed
 /// (cancelled, or timed out at that very moment), it passes it on: a
 /// connection back to the pool, a place to the next waiter.
+/// A checkout's time in the queue, recorded when it leaves.
+struct WaitTimer {
+    since: Instant,
+    pool: Cow<'static, str>,
+}
+
+impl Drop for WaitTimer {
+    fn drop(&mut self) {
+        metrics::histogram!("tetsuo_pool_wait_seconds", "pool" => self.pool.clone())
+            .record(self.since.elapsed().as_secs_f64());
+    }
+}
+
 struct Waiter<K: Key, C: Poolable> {
     rx: Option<oneshot::Receiver<Handed<C>>>,
     pool: Pool<K, C>,

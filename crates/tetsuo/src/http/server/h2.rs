@@ -467,6 +467,7 @@ where
         let trace_id = crate::http::trace::extract(&mut req);
         let span = tracing::debug_span!(
             "http.request",
+            otel.kind = "server",
             method = %req.method(),
             target = %req.uri(),
             stream,

@@ -440,6 +440,7 @@ where
         let trace_id = crate::http::trace::extract(&mut req);
         let span = tracing::debug_span!(
             "http.request",
+            otel.kind = "server",
             method = %method,
             target = %req.uri(),
             trace_id = trace_id.as_deref()
