@@ -285,7 +285,7 @@ def versions():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--secs", type=int, default=5)
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--idle", type=int, default=10000)

@@ -110,6 +110,19 @@ fn spawn_tcp(
     tasks.spawn(async move {
         loop {
             match listener.accept().await {
+                Ok((stream, peer)) if tls.is_none() => {
+                    tokio::spawn(async move {
+                        if let Err(e) = echo_tcp(stream).await
+                            && !matches!(
+                                e.kind(),
+                                std::io::ErrorKind::ConnectionReset
+                                    | std::io::ErrorKind::BrokenPipe
+                            )
+                        {
+                            eprintln!("{who}: {peer}: {e}");
+                        }
+                    });
+                }
                 Ok((stream, peer)) => {
                     tokio::spawn(echo_connection(stream, tls.clone(), peer.to_string(), who));
                 }
@@ -143,6 +156,23 @@ where
         && !e.is_closed()
     {
         eprintln!("{who}: {peer}: {e}");
+    }
+}
+
+/// Echoes a plain TCP connection until the peer half-closes, then closes
+/// our side. A buffer exists only while there is something to echo: an idle
+/// connection holds none (a copy loop would keep its 8 KiB for good).
+async fn echo_tcp(mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    loop {
+        stream.readable().await?;
+        let mut buf = Vec::with_capacity(16 * 1024);
+        match stream.try_read_buf(&mut buf) {
+            Ok(0) => return stream.shutdown().await,
+            Ok(_) => stream.write_all(&buf).await?,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
