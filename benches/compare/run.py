@@ -9,9 +9,12 @@ Builds everything (release), starts every server pinned to CPU 0 with one
 worker thread (the load generator runs on CPU 1), and for each scenario
 takes turns A B C A B C for --rounds rounds of --secs seconds:
 
-- HTTP/1.1 `GET /hello`, wrk: tetsuo serve, hyper 1.x, nginx (Debian);
-- HTTP/2 h2c `GET /hello`, h2load -m 10: tetsuo serve, hyper 1.x h2c,
-  nghttpd;
+- HTTP/1.1 `GET /hello`, wrk: tetsuo's server alone
+  (benches/examples/tetsuo_hello.rs, the same job as hyper's example),
+  `tetsuo serve` (routing, metrics, dashboard around it), hyper 1.x,
+  nginx (Debian);
+- HTTP/2 h2c `GET /hello`, h2load -m 10: the same two tetsuo servers,
+  hyper 1.x h2c, nghttpd;
 - TCP echo of 64 bytes, `tetsuo bench tcp://`: tetsuo echo, tokio's echo
   example, and C servers on libuv, libevent and raw epoll
   (benches/compare/c/, built here against Debian's libuv1-dev and
@@ -216,7 +219,8 @@ def build(work):
     print("== build", flush=True)
     sh("cargo", "build", "-q", "--release", "-p", "tetsuo-cli", cwd=ROOT)
     sh("cargo", "build", "-q", "--release", "-p", "tetsuo-benches", "--example", "hyper_hello",
-       "--example", "hyper_h2c", "--example", "tokio_echo", "--example", "ws_echo",
+       "--example", "hyper_h2c", "--example", "tetsuo_hello", "--example", "tokio_echo",
+       "--example", "ws_echo",
        "--example", "compare_charts", cwd=ROOT)
     bins = {}
     for name, lib in (("epoll", []), ("libuv", ["-luv"]), ("libevent", ["-levent"])):
@@ -316,8 +320,9 @@ def main():
             port_n = p()
             with open(os.path.join(work, "nginx.conf"), "w") as f:
                 f.write(NGINX_CONF.format(work=work, port=port_n))
-            ports = (p(), p())
+            ports = (p(), p(), p())
             return [
+                Server("tetsuo", [rel("examples/tetsuo_hello"), f"127.0.0.1:{ports[2]}"], ports[2], "http"),
                 Server("tetsuo serve", [rel("tetsuo"), "serve", "--listen", f"127.0.0.1:{ports[0]}",
                                         "--threads", "1", "--max-conns", "0", "--max-conns-per-ip", "0"],
                        ports[0], "http"),
@@ -326,8 +331,9 @@ def main():
                        port_n, "http"),
             ]
         if scenario == "http2":
-            ports = (p(), p(), p())
+            ports = (p(), p(), p(), p())
             return [
+                Server("tetsuo", [rel("examples/tetsuo_hello"), f"127.0.0.1:{ports[3]}"], ports[3], "h2"),
                 Server("tetsuo serve", [rel("tetsuo"), "serve", "--listen", f"127.0.0.1:{ports[0]}",
                                         "--threads", "1", "--max-conns", "0", "--max-conns-per-ip", "0"],
                        ports[0], "http"),
