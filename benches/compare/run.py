@@ -27,10 +27,13 @@ them) and the server's CPU time per request (its process tree's user +
 system time from /proc). Then each server gets --idle idle connections
 (HTTP: after one request each; WebSocket: after the handshake; echo: after
 one round trip) and the growth of its resident memory per connection is
-measured. Medians and ratios to tetsuo go into docs/benchmarks.md (between
-the `compare:begin`/`compare:end` markers) and SVG charts into docs/img/
-(drawn with plotters by benches/examples/compare_charts.rs); the raw
-figures go to target/compare/results.json. Loopback only; stops exactly
+measured. Then the criterion benchmarks of the protocol cores
+(benches/cores.rs, benches/h1_parse.rs) and benches/loadgen.sh (`tetsuo
+bench` against wrk and h2load) run. Medians and ratios go into
+docs/benchmarks.md (between the `compare`, `cores` and `loadgen` markers)
+and SVG charts into docs/img/ (drawn with plotters by
+benches/examples/compare_charts.rs); the raw figures go to
+target/compare/results.json. Loopback only; stops exactly
 the processes it started.
 """
 import argparse
@@ -405,6 +408,8 @@ def main():
                  "p99": med(name, "p99"), "cpu_us": med(name, "cpu_us"),
                  "idle_bytes": idle.get(name), "runs": runs[name]} for name in runs]
         results["scenarios"].append({"key": key, "title": title, "tool": tool, "rows": rows})
+    results["cores"] = cores()
+    results["loadgen"] = loadgen(args.rounds, args.secs)
     results["minutes"] = (time.time() - started) / 60
     out_dir = os.path.join(ROOT, "target", "compare")
     os.makedirs(out_dir, exist_ok=True)
@@ -416,6 +421,85 @@ def main():
         write_docs(results, table)
     shutil.rmtree(work, ignore_errors=True)
     print(f"== done in {results['minutes']:.1f} min", flush=True)
+
+
+# The criterion benchmarks of benches/cores.rs that go into the table:
+# (what, tetsuo-proto's id, peer, peer's id).
+CORES = [
+    ("HPACK encode, 13 request fields, fresh connection", "hpack_encode/tetsuo-proto/fresh",
+     "`hpack` 0.3", "hpack_encode/hpack-crate/fresh"),
+    ("HPACK encode, the same again (dynamic table warm)", "hpack_encode/tetsuo-proto/warm",
+     "`hpack` 0.3", "hpack_encode/hpack-crate/warm"),
+    ("HPACK decode, that first block (Huffman-coded)", "hpack_decode/tetsuo-proto/fresh",
+     "`hpack` 0.3", "hpack_decode/hpack-crate/fresh"),
+    ("HPACK decode, the second block (indexes only)", "hpack_decode/tetsuo-proto/warm",
+     "`hpack` 0.3", "hpack_decode/hpack-crate/warm"),
+    ("WebSocket frame header parse (masked, 1000 B payload)", "ws_frame_header/parse/tetsuo-proto",
+     "tungstenite `FrameHeader::parse`", "ws_frame_header/parse/tungstenite"),
+    ("WebSocket frame header encode", "ws_frame_header/encode/tetsuo-proto",
+     "tungstenite `FrameHeader::format`", "ws_frame_header/encode/tungstenite"),
+    ("unmask 64 B", "ws_mask/tetsuo-proto/64", "byte-by-byte loop", "ws_mask/bytewise/64"),
+    ("unmask 1 KiB", "ws_mask/tetsuo-proto/1024", "byte-by-byte loop", "ws_mask/bytewise/1024"),
+    ("unmask 64 KiB", "ws_mask/tetsuo-proto/65536", "byte-by-byte loop", "ws_mask/bytewise/65536"),
+    ("UTF-8 validation, 64 KiB of mixed text, one piece", "utf8/tetsuo-proto/whole",
+     "`std::str::from_utf8`", "utf8/std::str::from_utf8"),
+    ("UTF-8 validation, the same in 1 KiB pieces", "utf8/tetsuo-proto/1KiB-pieces",
+     "`std::str::from_utf8` (whole)", "utf8/std::str::from_utf8"),
+    ("permessage-deflate compress, 16 KiB JSON, level 1", "deflate/compress/tetsuo-proto",
+     "flate2 (zlib-rs) directly", "deflate/compress/flate2"),
+    ("permessage-deflate decompress, the same", "deflate/decompress/tetsuo-proto",
+     "flate2 (zlib-rs) directly", "deflate/decompress/flate2"),
+    ("HTTP/1.1 request head, parsed with the framing facts (browser GET)",
+     "h1_request_framing/tetsuo/browser_get", "httparse + extraction",
+     "h1_request_framing/httparse/browser_get"),
+]
+
+
+def cores():
+    """Runs benches/cores.rs and h1_parse.rs; median ns by benchmark id."""
+    print("== criterion: protocol cores", flush=True)
+    for bench in ("cores", "h1_parse"):
+        sh("taskset", "-c", LOAD_CPU, "cargo", "bench", "-q", "-p", "tetsuo-benches", "--bench",
+           bench, "--", "--warm-up-time", "1", "--measurement-time", "3",
+           cwd=ROOT, stdout=subprocess.DEVNULL)
+    medians = {}
+    base = os.path.join(ROOT, "target", "criterion")
+    for dirpath, _, files in os.walk(base):
+        if os.path.basename(dirpath) == "new" and "benchmark.json" in files:
+            with open(os.path.join(dirpath, "benchmark.json")) as f:
+                full_id = json.load(f)["full_id"]
+            with open(os.path.join(dirpath, "estimates.json")) as f:
+                medians[full_id] = json.load(f)["median"]["point_estimate"]
+    return medians
+
+
+def ns(x):
+    if x >= 1e6:
+        return f"{x / 1e6:,.2f} ms"
+    if x >= 1e3:
+        return f"{x / 1e3:,.2f} µs"
+    return f"{x:,.1f} ns"
+
+
+def cores_table(medians):
+    lines = ["| benchmark | tetsuo-proto | peer | peer | ratio |",
+             "| --- | ---: | --- | ---: | ---: |"]
+    for what, ours, peer, theirs in CORES:
+        if ours not in medians or theirs not in medians:
+            lines.append(f"| {what} | – | {peer} | – | – |")
+            continue
+        a, b = medians[ours], medians[theirs]
+        lines.append(f"| {what} | {ns(a)} | {peer} | {ns(b)} | {b / a:.2f} |")
+    return "\n".join(lines)
+
+
+def loadgen(rounds, secs):
+    """benches/loadgen.sh: tetsuo bench against wrk and h2load; its table."""
+    print("== tetsuo bench against wrk and h2load", flush=True)
+    out = sh("bash", os.path.join(ROOT, "benches", "loadgen.sh"), str(rounds), str(secs),
+             cwd=ROOT, capture_output=True, text=True).stdout
+    print(out, flush=True)
+    return "\n".join(l for l in out.splitlines() if l.startswith("|"))
 
 
 def markdown(results):
@@ -456,15 +540,23 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def replace_between(text, name, body):
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text:
+        return re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    return text + "\n" + block + "\n"
+
+
 def write_docs(results, table):
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     text = open(path).read()
-    begin, end = "<!-- compare:begin -->", "<!-- compare:end -->"
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += "\n" + block + "\n"
+    text = replace_between(text, "compare", table)
+    v = results["versions"]
+    text = replace_between(text, "cores", f"Medians from criterion (1 s warm-up, 3 s measurement), {v['date']}.\n\n"
+                           + cores_table(results["cores"]))
+    text = replace_between(text, "loadgen", f"Medians of {results['args']['rounds']} rounds of "
+                           f"{results['args']['secs']} s, {v['date']}:\n\n" + results["loadgen"])
     with open(path, "w") as f:
         f.write(text)
     sh(os.path.join(ROOT, "target/release/examples/compare_charts"),
