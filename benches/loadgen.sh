@@ -2,7 +2,8 @@
 # Is `tetsuo bench` fast enough not to be the bottleneck? It and the load
 # generator a user would otherwise pick (wrk for HTTP/1.1, h2load for
 # HTTP/2) take turns (A B A B) against the same `tetsuo serve` on one
-# server thread, each on one thread of its own; prints each round and the
+# server thread pinned to CPU 0, each generator on one thread pinned to CPU
+# 1; prints each round and the
 # medians of requests/s and mean latency, with the ratio.
 #
 #   bash benches/loadgen.sh [ROUNDS] [SECS]      (default 5 rounds of 5 s)
@@ -16,7 +17,8 @@ command -v h2load >/dev/null || { echo "install h2load (apt-get install nghttp2-
 cargo build -q --release -p tetsuo-cli
 T=target/release/tetsuo
 WORK=$(mktemp -d)
-"$T" serve --listen 127.0.0.1:0 --thread-per-core --threads 1 2>"$WORK/serve.log" &
+# The server on CPU 0, each load generator on CPU 1.
+taskset -c 0 "$T" serve --listen 127.0.0.1:0 --thread-per-core --threads 1 2>"$WORK/serve.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do grep -q 'http://' "$WORK/serve.log" && break; sleep 0.1; done
@@ -29,7 +31,7 @@ cpu() {  # cpu REQUESTS: from the last /usr/bin/time output
     awk -v n="$1" '{ printf "%.2f", ($1 + $2) * 1000000 / n }' "$WORK/time"
 }
 for round in $(seq "$ROUNDS"); do
-    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" wrk -t1 -c50 -d"${SECS}s" --latency "$URL" | awk -v r="$round" '
+    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 wrk -t1 -c50 -d"${SECS}s" --latency "$URL" | awk -v r="$round" '
         function us(v,   u) { u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
             return (u == "ms") ? v * 1000 : (u == "s") ? v * 1000000 : v }
         /Latency/ && !lat { lat = us($2) }
@@ -39,20 +41,20 @@ for round in $(seq "$ROUNDS"); do
         / requests in / { n = $1 }
         END { printf "%s wrk http1 %s %s %s %s %s\n", r, rps, lat, p50, p99, n }')
     echo "${line% *} $(cpu "${line##* }")"
-    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" "$T" bench --json -t1 -c50 -d"$SECS" "$URL" | python3 -c '
+    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 "$T" bench --json -t1 -c50 -d"$SECS" "$URL" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 l = r["latency_us"]
 print(sys.argv[1], "tetsuo-bench http1", r["requests_per_sec"], l["mean"], l["p50"], l["p99"], r["requests"])' "$round")
     echo "${line% *} $(cpu "${line##* }")"
-    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" h2load -t1 -c50 -m10 -D"$SECS" "$URL" | awk -v r="$round" '
+    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 h2load -t1 -c50 -m10 -D"$SECS" "$URL" | awk -v r="$round" '
         /finished in/ { rps = $4 }
         /time for request/ { v = $6; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
             lat = (u == "ms") ? v * 1000 : (u == "s") ? v * 1000000 : v }
         /^requests:/ { n = $8 }
         END { printf "%s h2load http2 %s %s - - %s\n", r, rps, lat, n }')
     echo "${line% *} $(cpu "${line##* }")"
-    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" "$T" bench --json --http2 -t1 -c50 -m10 -d"$SECS" "$URL" | python3 -c '
+    line=$(/usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 "$T" bench --json --http2 -t1 -c50 -m10 -d"$SECS" "$URL" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 l = r["latency_us"]

@@ -11,8 +11,8 @@ apt_install nghttp2-server nghttpd
 apt_install openssl openssl
 apt_install wrk wrk
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -c 'import websockets' 2>/dev/null \
-    || timeout 300 "$PYTHON" -m pip install -q 'websockets>=12'
+"$PYTHON" -c 'import websockets.asyncio.server' 2>/dev/null \
+    || timeout 300 "$PYTHON" -m pip install -q 'websockets>=13'
 T=$(tetsuo_bin)
 cd "$WORK" || exit 1
 

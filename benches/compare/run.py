@@ -114,7 +114,7 @@ def rss_kib(pids):
     return total
 
 
-class Server:
+class ServerProcess:
     """A server process pinned to the server CPU."""
 
     def __init__(self, name, cmd, port, kind, path="/hello", env=None, cwd=None):
@@ -318,6 +318,22 @@ def main():
         f.write("Hello, World!")
 
     def servers_for(scenario):
+        """Starts a scenario's servers; stops those started if one fails."""
+        started = []
+
+        def Server(*a, **kw):  # noqa: N802 (wraps the class)
+            s = ServerProcess(*a, **kw)
+            started.append(s)
+            return s
+
+        try:
+            return start_servers(scenario, Server)
+        except Exception:
+            for s in started:
+                s.stop()
+            raise
+
+    def start_servers(scenario, Server):  # noqa: N803
         p = free_port
         if scenario == "http1":
             port_n = p()
@@ -432,7 +448,7 @@ CORES = [
      "`hpack` 0.3", "hpack_encode/hpack-crate/warm"),
     ("HPACK decode, that first block (Huffman-coded)", "hpack_decode/tetsuo-proto/fresh",
      "`hpack` 0.3", "hpack_decode/hpack-crate/fresh"),
-    ("HPACK decode, the second block (indexes only)", "hpack_decode/tetsuo-proto/warm",
+    ("HPACK decode, the second block (all indexed but `:path`)", "hpack_decode/tetsuo-proto/warm",
      "`hpack` 0.3", "hpack_decode/hpack-crate/warm"),
     ("WebSocket frame header parse (masked, 1000 B payload)", "ws_frame_header/parse/tetsuo-proto",
      "tungstenite `FrameHeader::parse`", "ws_frame_header/parse/tungstenite"),
@@ -458,6 +474,9 @@ CORES = [
 def cores():
     """Runs benches/cores.rs and h1_parse.rs; median ns by benchmark id."""
     print("== criterion: protocol cores", flush=True)
+    # Only this run's figures: no stale estimates of a benchmark that did
+    # not run.
+    shutil.rmtree(os.path.join(ROOT, "target", "criterion"), ignore_errors=True)
     for bench in ("cores", "h1_parse"):
         sh("taskset", "-c", LOAD_CPU, "cargo", "bench", "-q", "-p", "tetsuo-benches", "--bench",
            bench, "--", "--warm-up-time", "1", "--measurement-time", "3",

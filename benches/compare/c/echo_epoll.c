@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,8 @@ static int send_all(int ep, int fd, const char *buf, size_t len) {
 }
 
 int main(int argc, char **argv) {
+    /* A peer gone mid-write must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
         return 2;

@@ -8,6 +8,7 @@
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static void accept_conn(struct evconnlistener *listener, evutil_socket_t fd,
 }
 
 int main(int argc, char **argv) {
+    /* A peer gone mid-write must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
         return 2;

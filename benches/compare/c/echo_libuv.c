@@ -1,5 +1,6 @@
 /* TCP echo server on libuv, written as libuv's own echo example is: a
  * buffer per read, a write request per echo. Usage: echo_libuv PORT. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -50,6 +51,8 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 int main(int argc, char **argv) {
+    /* A peer gone mid-write must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
         return 2;

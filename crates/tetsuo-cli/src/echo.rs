@@ -163,16 +163,14 @@ where
 /// our side. A buffer exists only while there is something to echo: an idle
 /// connection holds none (a copy loop would keep its 8 KiB for good).
 async fn echo_tcp(mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     loop {
         stream.readable().await?;
         let mut buf = Vec::with_capacity(16 * 1024);
-        match stream.try_read_buf(&mut buf) {
-            Ok(0) => return stream.shutdown().await,
-            Ok(_) => stream.write_all(&buf).await?,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+        if stream.read_buf(&mut buf).await? == 0 {
+            return stream.shutdown().await;
         }
+        stream.write_all(&buf).await?;
     }
 }
 

@@ -31,32 +31,40 @@ where
     let mut parser = HeadParser::new(Kind::Response, limits.clone());
     let mut buf = BytesMut::with_capacity(32 * 1024);
     loop {
+        let since = pacer.due(plan).await;
         if !plan.permit() {
             return Ended::Stop;
         }
-        let since = pacer.due().await;
         let exchange = async {
             io.write_all(plan.request()).await.map_err(|_| "write")?;
-            // The head.
-            let head_len = loop {
-                match parser.parse(&buf) {
-                    Ok(Status::Complete(n)) => break n,
-                    Ok(Status::Partial) => {}
-                    Err(_) => return Err("protocol"),
-                }
-                match fill(&mut io, &mut buf).await {
-                    Ok(0) => return Err("closed"),
-                    Ok(_) => {}
-                    Err(_) => return Err("read"),
+            // TLS may hold records back until flushed.
+            io.flush().await.map_err(|_| "write")?;
+            // The head; interim (1xx) heads before it are skipped.
+            let mut read = 0u64;
+            let (status, keep_alive, framing) = loop {
+                let head_len = loop {
+                    match parser.parse(&buf) {
+                        Ok(Status::Complete(n)) => break n,
+                        Ok(Status::Partial) => {}
+                        Err(_) => return Err("protocol"),
+                    }
+                    match fill(&mut io, &mut buf).await {
+                        Ok(0) => return Err("closed"),
+                        Ok(_) => {}
+                        Err(_) => return Err("read"),
+                    }
+                };
+                let head = parser.head();
+                let status = head.status().map_or(0, |s| s.as_u16());
+                let keep_alive = head.keep_alive();
+                let framing = response_framing(head, plan.method());
+                buf.advance(head_len);
+                parser.reset();
+                read += head_len as u64;
+                if !(100..200).contains(&status) || status == 101 {
+                    break (status, keep_alive, framing);
                 }
             };
-            let head = parser.head();
-            let status = head.status().map_or(0, |s| s.as_u16());
-            let keep_alive = head.keep_alive();
-            let framing = response_framing(head, plan.method());
-            buf.advance(head_len);
-            parser.reset();
-            let mut read = head_len as u64;
             // The body.
             let mut decoder = BodyDecoder::new(framing, &limits).map_err(|_| "protocol")?;
             while !decoder.is_done() {

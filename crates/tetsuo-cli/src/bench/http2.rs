@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use bytes::BytesMut;
-use tetsuo_proto::h2::{Config, Connection, Event, Role, StreamId, StreamMap};
+use tetsuo_proto::h2::{Config, Connection, ErrorCode, Event, Role, StreamId, StreamMap};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::Instant;
 
@@ -51,11 +51,12 @@ where
             if pacer.peek().is_some_and(|due| due > Instant::now()) {
                 break;
             }
+            // Due now: this does not wait.
+            let since = pacer.due(plan).await;
             if !plan.permit() {
                 stopping = true;
                 break;
             }
-            let since = pacer.due().await;
             let Ok(id) = conn.send_request(plan.parts(), body.is_empty()) else {
                 return Ended::Failed("protocol");
             };
@@ -80,8 +81,15 @@ where
         }
         conn.poll_transmit(&mut out);
         if !out.is_empty() {
-            if io.write_all(&out).await.is_err() {
-                return Ended::Failed("write");
+            // Flushed too: TLS may hold records back.
+            let write = async {
+                io.write_all(&out).await?;
+                io.flush().await
+            };
+            match tokio::time::timeout(plan.timeout(), write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Ended::Failed("write"),
+                Err(_) => return Ended::Failed("timeout"),
             }
             tally.borrow_mut().written += out.len() as u64;
             out.clear();
@@ -96,15 +104,30 @@ where
             None
         };
         let waited = match wake {
-            Some(due) => tokio::select! {
-                r = io.read_buf(&mut input) => Some(r),
-                _ = tokio::time::sleep_until(due) => None,
-            },
-            None => match tokio::time::timeout(plan.timeout(), io.read_buf(&mut input)).await {
-                Ok(r) => Some(r),
-                Err(_) if flight.is_empty() => None,
-                Err(_) => return Ended::Failed("timeout"),
-            },
+            Some(due) => {
+                let due = plan.deadline.map_or(due, |d| d.min(due));
+                tokio::select! {
+                    r = io.read_buf(&mut input) => Some(r),
+                    _ = tokio::time::sleep_until(due) => None,
+                }
+            }
+            None => {
+                // Nothing in flight: wait no later than the end of the run.
+                let wait = if flight.is_empty() {
+                    plan.idle_wait()
+                } else {
+                    plan.timeout()
+                };
+                match tokio::time::timeout(wait, io.read_buf(&mut input)).await {
+                    Ok(r) => Some(r),
+                    // A server that never sends its settings.
+                    Err(_) if !conn.peer_settings_received() && !plan.stopped() => {
+                        return Ended::Failed("timeout");
+                    }
+                    Err(_) if flight.is_empty() => None,
+                    Err(_) => return Ended::Failed("timeout"),
+                }
+            }
         };
         match waited {
             None => continue,
@@ -137,7 +160,7 @@ where
                         r.status = head.status.as_u16();
                     }
                     if end_stream {
-                        finish(&mut flight, stream, tally);
+                        finish(&mut conn, &mut flight, stream, body.len(), tally);
                     }
                 }
                 Event::Data {
@@ -147,10 +170,12 @@ where
                 } => {
                     conn.release_capacity(stream, data.len());
                     if end_stream {
-                        finish(&mut flight, stream, tally);
+                        finish(&mut conn, &mut flight, stream, body.len(), tally);
                     }
                 }
-                Event::Trailers { stream, .. } => finish(&mut flight, stream, tally),
+                Event::Trailers { stream, .. } => {
+                    finish(&mut conn, &mut flight, stream, body.len(), tally);
+                }
                 Event::Reset { stream, .. } if flight.remove(&stream).is_some() => {
                     tally.borrow_mut().error("reset");
                 }
@@ -171,8 +196,19 @@ where
     }
 }
 
-fn finish(flight: &mut StreamMap<InFlight>, stream: StreamId, tally: &RefCell<Tally>) {
+/// A response is complete: counted, and the stream cancelled if the
+/// server answered before our body was all sent.
+fn finish(
+    conn: &mut Connection,
+    flight: &mut StreamMap<InFlight>,
+    stream: StreamId,
+    body_len: usize,
+    tally: &RefCell<Tally>,
+) {
     if let Some(r) = flight.remove(&stream) {
+        if r.body_sent < body_len {
+            conn.reset(stream, ErrorCode::CANCEL);
+        }
         tally
             .borrow_mut()
             .done(r.since, (200..400).contains(&r.status));

@@ -114,6 +114,8 @@ pub(super) struct Plan {
     limit: Option<u64>,
     issued: AtomicU64,
     stop: AtomicBool,
+    /// Milliseconds from `started` to the latest answer (or to the start).
+    last_answer: AtomicU64,
     started: Instant,
     deadline: Option<Instant>,
 }
@@ -153,6 +155,27 @@ impl Plan {
 
     pub(super) fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How long to wait for input when nothing is in flight: the timeout,
+    /// but not past the end of the run.
+    pub(super) fn idle_wait(&self) -> Duration {
+        match self.deadline {
+            Some(deadline) => self
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
+            None => self.timeout,
+        }
+    }
+
+    /// Nothing has been answered for longer than the timeout while
+    /// connections keep failing: the run gives up rather than spin (with
+    /// `-n` it would never end).
+    fn stalled(&self) -> bool {
+        let last = self.last_answer.load(Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        now.saturating_sub(last) > self.timeout.as_millis() as u64
     }
 
     pub(super) fn request(&self) -> &[u8] {
@@ -202,14 +225,16 @@ impl Pacer {
     /// and returns the instant its latency counts from: when it was due if
     /// the connection was still busy then (the server held it back: the
     /// wait is the server's), else when it is sent (our timer's lateness,
-    /// up to a millisecond, is nobody's latency).
-    pub(super) async fn due(&mut self) -> Instant {
+    /// up to a millisecond, is nobody's latency). Never sleeps past the end
+    /// of the run; ask [`Plan::permit`] after it.
+    pub(super) async fn due(&mut self, plan: &Plan) -> Instant {
         match (self.next.as_mut(), self.interval) {
             (Some(next), Some(interval)) => {
                 let at = *next;
                 *next += interval;
                 if at > Instant::now() {
-                    tokio::time::sleep_until(at).await;
+                    let wake = plan.deadline.map_or(at, |d| d.min(at));
+                    tokio::time::sleep_until(wake).await;
                     Instant::now()
                 } else {
                     at
@@ -235,10 +260,15 @@ pub(super) struct Tally {
     pub(super) written: u64,
     errors: BTreeMap<&'static str, u64>,
     progress: Arc<AtomicU64>,
+    /// When the latest answer came.
+    last: Option<Instant>,
+    /// Told when answers come (at most once a millisecond per thread).
+    plan: Option<Arc<Plan>>,
+    published_ms: u64,
 }
 
 impl Tally {
-    fn new(progress: Arc<AtomicU64>) -> Tally {
+    fn new(progress: Arc<AtomicU64>, plan: Option<Arc<Plan>>) -> Tally {
         Tally {
             // 1 µs to 1 hour, 3 significant digits.
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
@@ -248,12 +278,24 @@ impl Tally {
             written: 0,
             errors: BTreeMap::new(),
             progress,
+            last: None,
+            plan,
+            published_ms: 0,
         }
     }
 
     /// A round trip that started (or was due) at `since`.
     pub(super) fn done(&mut self, since: Instant, ok: bool) {
-        let micros = since.elapsed().as_micros().max(1) as u64;
+        let now = Instant::now();
+        self.last = Some(now);
+        if let Some(plan) = &self.plan {
+            let ms = now.duration_since(plan.started).as_millis() as u64;
+            if ms != self.published_ms {
+                self.published_ms = ms;
+                plan.last_answer.fetch_max(ms, Ordering::Relaxed);
+            }
+        }
+        let micros = now.duration_since(since).as_micros().max(1) as u64;
         self.latency.saturating_record(micros);
         self.responses += 1;
         if !ok {
@@ -275,6 +317,7 @@ impl Tally {
         for (k, v) in &other.errors {
             *self.errors.entry(k).or_default() += v;
         }
+        self.last = self.last.max(other.last);
     }
 }
 
@@ -338,14 +381,19 @@ pub(crate) fn main(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     bar.finish_and_clear();
-    let elapsed = plan.started.elapsed();
-    let mut all = Tally::new(Arc::default());
+    let mut all = Tally::new(Arc::default(), None);
     for h in handles {
         let tally = h
             .join()
             .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
         all.merge(&tally);
     }
+    // The run lasted until its latest answer (not until the threads were
+    // seen to end, nor through closing handshakes).
+    let elapsed = all
+        .last
+        .map_or_else(|| plan.started.elapsed(), |last| last - plan.started)
+        .max(Duration::from_micros(1));
     if args.json {
         println!("{}", json(&args, &plan, threads, elapsed, &all));
     } else {
@@ -419,7 +467,11 @@ async fn plan(args: &BenchArgs) -> anyhow::Result<Plan> {
         Mode::WebSocket | Mode::Tcp => 64,
         _ => 0,
     };
-    let body = Bytes::from(vec![b'x'; args.size.unwrap_or(default_size)]);
+    let size = args.size.unwrap_or(default_size);
+    if size == 0 && matches!(mode, Mode::WebSocket | Mode::Tcp) {
+        bail!("--size: an echo round trip needs at least one byte");
+    }
+    let body = Bytes::from(vec![b'x'; size]);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut builder = http::Request::builder()
         .method(method.clone())
@@ -445,7 +497,11 @@ async fn plan(args: &BenchArgs) -> anyhow::Result<Plan> {
             .headers
             .insert(http::header::CONTENT_LENGTH, body.len().into());
     }
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{extra}");
+    let mut request = if parts.headers.contains_key(http::header::HOST) {
+        format!("{method} {path} HTTP/1.1\r\n{extra}")
+    } else {
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{extra}")
+    };
     if !body.is_empty() {
         request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
@@ -478,9 +534,14 @@ async fn plan(args: &BenchArgs) -> anyhow::Result<Plan> {
     let interval = match args.rate {
         Some(rate) => {
             anyhow::ensure!(rate.is_finite() && rate > 0.0, "--rate must be positive");
-            // Each connection (each stream slot on HTTP/2) its share.
-            let slots = (args.connections * args.streams) as f64;
-            Some(Duration::from_secs_f64(slots / rate))
+            // Each connection its share (on HTTP/2 a connection's requests
+            // share its schedule, whatever -m).
+            Some(
+                Duration::try_from_secs_f64(args.connections as f64 / rate)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .context("--rate: out of range")?,
+            )
         }
         None => None,
     };
@@ -510,6 +571,7 @@ async fn plan(args: &BenchArgs) -> anyhow::Result<Plan> {
         limit: args.requests,
         issued: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        last_answer: AtomicU64::new(0),
         started,
         deadline: duration.map(|d| started + d),
     })
@@ -525,7 +587,7 @@ fn run_thread(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tally = Rc::new(RefCell::new(Tally::new(progress)));
+    let tally = Rc::new(RefCell::new(Tally::new(progress, Some(plan.clone()))));
     let local = tokio::task::LocalSet::new();
     for index in mine {
         let (plan, tally) = (plan.clone(), tally.clone());
@@ -562,10 +624,13 @@ async fn connection(plan: &Plan, index: usize, pacer: &mut Pacer, tally: &RefCel
             Ended::Closed => {}
             Ended::Failed(kind) => {
                 tally.borrow_mut().error(kind);
-                // A server that refuses is not hammered in a tight loop.
-                if kind == "connect" {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                // A failing server is not hammered in a tight loop, and a
+                // run that gets no answer for longer than the timeout ends.
+                if plan.stalled() {
+                    plan.stop.store(true, Ordering::Relaxed);
+                    return;
                 }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -597,10 +662,13 @@ async fn connect(plan: &Plan, addr: SocketAddr) -> Result<Io, &'static str> {
     match &plan.tls {
         None => Ok(Io::Plain(tcp)),
         Some(tls) => {
-            let stream = tokio::time::timeout(plan.timeout, tls.connect(&plan.host, tcp))
-                .await
-                .map_err(|_| "tls")?
-                .map_err(|_| "tls")?;
+            let stream = tokio::time::timeout(
+                plan.timeout,
+                tls.connect(plan.host.trim_start_matches('[').trim_end_matches(']'), tcp),
+            )
+            .await
+            .map_err(|_| "tls")?
+            .map_err(|_| "tls")?;
             if plan.mode == Mode::Http2 && stream.info().alpn_protocol() != Some(b"h2") {
                 return Err("no h2 (ALPN)");
             }

@@ -22,12 +22,13 @@ where
     let message = plan.body();
     let mut back = vec![0u8; message.len()];
     loop {
+        let since = pacer.due(plan).await;
         if !plan.permit() {
             return Ended::Stop;
         }
-        let since = pacer.due().await;
         let round = async {
             io.write_all(message).await.map_err(|_| "write")?;
+            io.flush().await.map_err(|_| "write")?;
             match io.read_exact(&mut back).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err("closed"),
@@ -48,25 +49,31 @@ where
 }
 
 pub(super) async fn websocket(plan: &Plan, pacer: &mut Pacer, tally: &RefCell<Tally>) -> Ended {
-    let mut builder = tetsuo::ws::ClientBuilder::new();
+    // No proxy from the environment, and no permessage-deflate: the
+    // messages go as they are, as with any peer that lacks it.
+    let mut connector =
+        tetsuo::connect::Connector::builder().proxies(tetsuo::proxy::Proxies::none());
     if let Some(tls) = &plan.tls {
-        builder = builder.connector(
-            tetsuo::connect::Connector::builder()
-                .tls(tls.clone())
-                .build(),
-        );
+        connector = connector.tls(tls.clone());
     }
+    let mut config = tetsuo::ws::WsConfig::default();
+    config.deflate = None;
+    let builder = tetsuo::ws::ClientBuilder::new()
+        .connector(connector.build())
+        .config(config);
     let mut ws = match tokio::time::timeout(plan.timeout(), builder.connect(plan.url())).await {
         Ok(Ok((ws, _))) => ws,
         _ => return Ended::Failed("connect"),
     };
     let message = plan.body().clone();
     loop {
+        let since = pacer.due(plan).await;
         if !plan.permit() {
-            let _ = ws.close(tetsuo::ws::CloseCode::NORMAL, "").await;
+            let _ =
+                tokio::time::timeout(plan.timeout(), ws.close(tetsuo::ws::CloseCode::NORMAL, ""))
+                    .await;
             return Ended::Stop;
         }
-        let since = pacer.due().await;
         let round = async {
             ws.send(Message::Binary(message.clone()))
                 .await
