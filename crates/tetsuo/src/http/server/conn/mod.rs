@@ -705,7 +705,7 @@ mod tests {
     }
 
     /// Each connection's task holds this future for the connection's life:
-    /// its size is most of an idle connection's memory (docs/benchmarks.md).
+    /// its size is most of an idle connection's memory (docs/benchmarks-detail.md).
     #[tokio::test]
     async fn a_connection_task_stays_small() {
         let server = super::super::Server::builder().build();
