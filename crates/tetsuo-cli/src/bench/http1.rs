@@ -8,7 +8,7 @@ use bytes::{Buf as _, BytesMut};
 use tetsuo_proto::h1::{BodyDecoder, Framing, HeadParser, Kind, Limits, Status, response_framing};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use super::{Ended, Pacer, Plan, Tally};
+use super::{Ended, Pacer, Plan, Tally, bounded};
 
 /// Reads more into `buf`: the bytes read, 0 at the end.
 async fn fill<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut) -> std::io::Result<usize> {
@@ -89,19 +89,15 @@ where
                 read,
             ))
         };
-        match tokio::time::timeout(plan.timeout(), exchange).await {
-            Err(_) => return Ended::Failed("timeout"),
-            Ok(Err(kind)) => return Ended::Failed(kind),
-            Ok(Ok((status, keep_alive, read))) => {
-                let mut t = tally.borrow_mut();
-                t.done(since, (200..400).contains(&status));
-                t.read += read;
-                t.written += plan.request().len() as u64;
-                drop(t);
-                if !keep_alive {
-                    return Ended::Closed;
-                }
-            }
+        let (status, keep_alive, read) = match bounded(plan, exchange).await {
+            Ok(answer) => answer,
+            Err(ended) => return ended,
+        };
+        let ok = (200..400).contains(&status);
+        let written = plan.request().len() as u64;
+        tally.borrow_mut().exchanged(since, ok, read, written);
+        if !keep_alive {
+            return Ended::Closed;
         }
     }
 }

@@ -304,6 +304,13 @@ impl Tally {
         self.progress.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A round trip that moved `read` and `written` bytes.
+    pub(super) fn exchanged(&mut self, since: Instant, ok: bool, read: u64, written: u64) {
+        self.done(since, ok);
+        self.read += read;
+        self.written += written;
+    }
+
     pub(super) fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
@@ -318,6 +325,19 @@ impl Tally {
             *self.errors.entry(k).or_default() += v;
         }
         self.last = self.last.max(other.last);
+    }
+}
+
+/// One round trip under `--timeout`: its result, or why the connection
+/// ends (`timeout`, or the kind of error the round trip failed with).
+pub(super) async fn bounded<T>(
+    plan: &Plan,
+    round: impl Future<Output = Result<T, &'static str>>,
+) -> Result<T, Ended> {
+    match tokio::time::timeout(plan.timeout(), round).await {
+        Err(_) => Err(Ended::Failed("timeout")),
+        Ok(Err(kind)) => Err(Ended::Failed(kind)),
+        Ok(Ok(value)) => Ok(value),
     }
 }
 

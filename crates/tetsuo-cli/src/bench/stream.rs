@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use tetsuo::ws::Message;
 
-use super::{Ended, Pacer, Plan, Tally};
+use super::{Ended, Pacer, Plan, Tally, bounded};
 
 pub(super) async fn tcp<S>(
     plan: &Plan,
@@ -35,16 +35,11 @@ where
                 Err(_) => Err("read"),
             }
         };
-        match tokio::time::timeout(plan.timeout(), round).await {
-            Err(_) => return Ended::Failed("timeout"),
-            Ok(Err(kind)) => return Ended::Failed(kind),
-            Ok(Ok(())) => {
-                let mut t = tally.borrow_mut();
-                t.done(since, true);
-                t.read += back.len() as u64;
-                t.written += message.len() as u64;
-            }
+        if let Err(ended) = bounded(plan, round).await {
+            return ended;
         }
+        let size = message.len() as u64;
+        tally.borrow_mut().exchanged(since, true, size, size);
     }
 }
 
@@ -89,15 +84,10 @@ pub(super) async fn websocket(plan: &Plan, pacer: &mut Pacer, tally: &RefCell<Ta
                 }
             }
         };
-        match tokio::time::timeout(plan.timeout(), round).await {
-            Err(_) => return Ended::Failed("timeout"),
-            Ok(Err(kind)) => return Ended::Failed(kind),
-            Ok(Ok(())) => {
-                let mut t = tally.borrow_mut();
-                t.done(since, true);
-                t.read += message.len() as u64;
-                t.written += message.len() as u64;
-            }
+        if let Err(ended) = bounded(plan, round).await {
+            return ended;
         }
+        let size = message.len() as u64;
+        tally.borrow_mut().exchanged(since, true, size, size);
     }
 }
