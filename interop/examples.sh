@@ -147,4 +147,69 @@ check "chat: the server exited after the drain" yes "$(stopped "$CHAT_PID")"
 check "chat: nobody was left connected" yes \
     "$(grep -q '0 chatters still connected' chat.log && echo yes)"
 
+## proxy ###################################################################
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# An origin server (python's http.server) and a TLS one (openssl s_server).
+mkdir -p origin && echo origin >origin/hello
+ORIGIN=$(free_port)
+start origin.log "$PYTHON" -m http.server --bind 127.0.0.1 --directory origin "$ORIGIN"
+make_certs examples-ca
+TLS_ORIGIN=$(free_port)
+start s_server.log openssl s_server -accept "127.0.0.1:$TLS_ORIGIN" -cert srv.pem -key srv.key -www -quiet
+start forward.log "$EX/proxy" forward --listen 127.0.0.1:0 --user alice --password secret \
+    --client 127.0.0.1/32 --deny 127.0.0.2/32
+FWD=$(wait_for_line forward.log 'listening on' | awk '{print $3}')
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$ORIGIN/hello" >/dev/null && break; sleep 0.1; done
+C="timeout 20 curl -s --max-time 10"
+check "proxy: curl through HTTP CONNECT (curl -p) with credentials" origin \
+    "$($C -p -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello")"
+check "proxy: HTTPS through CONNECT to openssl s_server" yes \
+    "$($C --cacert ca.pem -x "http://alice:secret@$FWD" "https://localhost:$TLS_ORIGIN/" | grep -q 's_server' && echo yes)"
+check "proxy: plain HTTP forwarded (absolute form)" origin \
+    "$($C -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello")"
+check "proxy: curl through SOCKS5 (socks5h) with credentials" origin \
+    "$($C -x "socks5h://alice:secret@$FWD" "http://localhost:$ORIGIN/hello")"
+check "proxy: CONNECT without credentials gets 407" 407 \
+    "$($C -o /dev/null -w '%{http_connect}' -p -x "http://$FWD" "http://127.0.0.1:$ORIGIN/hello")"
+check "proxy: SOCKS5 with a wrong password is refused (curl exit 97)" 97 \
+    "$($C -x "socks5h://alice:wrong@$FWD" "http://127.0.0.1:$ORIGIN/hello" >/dev/null; echo $?)"
+check "proxy: a denied destination gets 403 over CONNECT" 403 \
+    "$($C -o /dev/null -w '%{http_connect}' -p -x "http://alice:secret@$FWD" "http://127.0.0.2:$ORIGIN/hello")"
+check "proxy: a denied destination is refused over SOCKS5 (curl exit 97)" 97 \
+    "$($C -x "socks5://alice:secret@$FWD" "http://127.0.0.2:$ORIGIN/hello" >/dev/null; echo $?)"
+check "proxy: a client address off the allow-list is turned away" 000 \
+    "$($C --interface 127.0.0.3 -o /dev/null -w '%{http_code}' -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello")"
+
+# Reverse: two python backends behind the balancer, one stopped and started.
+backend() {  # backend N PORT: serves /hello = "backend N" and /healthz
+    mkdir -p "b$1" && echo "backend $1" >"b$1/hello" && echo ok >"b$1/healthz"
+    start "b$1.log" "$PYTHON" -m http.server --bind 127.0.0.1 --directory "b$1" "$2"
+}
+B1=$(free_port); B2=$(free_port)
+backend 1 "$B1"; backend 2 "$B2"
+B2_PID=${STARTED_PIDS[-1]}
+start reverse.log "$EX/proxy" reverse --listen 127.0.0.1:0 --backend "127.0.0.1:$B1" \
+    --backend "127.0.0.1:$B2" --health /healthz
+REV=$(wait_for_line reverse.log 'listening on' | sed 's|.*http://||')
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$B2/hello" >/dev/null && break; sleep 0.1; done
+spread() { for _ in $(seq 20); do $C "http://$REV/hello"; done | sort | uniq -c | awk '{printf "%s:%s ", $3, $1}'; }
+check "proxy: round-robin over two backends" "1:10 2:10 " "$(spread)"
+kill "$B2_PID"
+check "proxy: backend 2 stopped: every request still answered, by backend 1" "1:20 " "$(spread)"
+for _ in $(seq 50); do grep -q 'healthy: false' reverse.log && break; sleep 0.1; done
+check "proxy: the health check took backend 2 out" yes "$(grep -q "127.0.0.1:$B2.*healthy: false" reverse.log && echo yes)"
+ups=$(grep -c "127.0.0.1:$B2.*healthy: true" reverse.log)
+backend 2 "$B2"
+for _ in $(seq 100); do
+    [ "$(grep -c "127.0.0.1:$B2.*healthy: true" reverse.log)" -gt "$ups" ] && break
+    sleep 0.1
+done
+# Its circuit breaker (opened by the failed requests) lets a probe through
+# once its 5 s cool-down is over; from then on it takes its share again.
+for _ in $(seq 40); do
+    [ "$($C "http://$REV/hello")" = "backend 2" ] && break
+    sleep 0.25
+done
+check "proxy: and brought it back when it returned" "1:10 2:10 " "$(spread)"
+
 finish

@@ -1,0 +1,419 @@
+//! Two proxies in one program.
+//!
+//! **forward**: HTTP CONNECT, plain-HTTP forwarding and SOCKS5 on one port
+//! (the first byte tells them apart), with optional username/password,
+//! the client addresses allowed to use it, and the destination networks
+//! allowed or denied.
+//!
+//! ```sh
+//! cargo run --example proxy -- forward --listen 127.0.0.1:3128 --user alice --password secret \
+//!     --client 127.0.0.0/8 --deny 10.0.0.0/8
+//! curl -p -x http://alice:secret@127.0.0.1:3128 https://example.com/   # CONNECT
+//! curl -x http://alice:secret@127.0.0.1:3128 http://example.com/       # plain HTTP
+//! curl -x socks5h://alice:secret@127.0.0.1:3128 https://example.com/   # SOCKS5
+//! ```
+//!
+//! **reverse**: spreads requests over backends (`--policy rr`, `lor` for the
+//! fewest in flight, or `p2c`), checks each backend with `GET --health`
+//! every second (two failures take one out, two successes bring it back),
+//! and sends an idempotent request that could not reach its backend to
+//! another one. A backend that fails 5 requests in a row is also left out
+//! for 5 s by its circuit breaker, whatever its health checks say; then one
+//! request probes it.
+//!
+//! ```sh
+//! cargo run --example proxy -- reverse --listen 127.0.0.1:8000 \
+//!     --backend 127.0.0.1:9001 --backend 127.0.0.1:9002 --health /healthz
+//! curl http://127.0.0.1:8000/hello
+//! ```
+//!
+//! Both print `listening on ...` when ready and stop on Ctrl-C (the reverse
+//! proxy drains first).
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use tetsuo::balance::health::HealthCheck;
+use tetsuo::balance::{Balancer, Policy};
+use tetsuo::http::client::Client;
+use tetsuo::http::server::{ClientAddr, Server};
+use tetsuo::http::{Body, service_fn};
+use tetsuo::net::TcpConnector;
+use tetsuo::proxy::{IpNet, SocksServer};
+use tokio::net::TcpStream;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_default();
+    let mut opts = Options::default();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--listen" => opts.listen = Some(value.parse()?),
+            "--user" => opts.user = Some(value),
+            "--password" => opts.password = Some(value),
+            "--client" => opts.clients.push(value.parse()?),
+            "--allow" => opts.allow.push(value.parse()?),
+            "--deny" => opts.deny.push(value.parse()?),
+            "--backend" => opts.backends.push(value),
+            "--policy" => opts.policy = value,
+            "--health" => opts.health = value,
+            _ => return Err(format!("unknown flag {flag}; see examples/proxy/main.rs").into()),
+        }
+    }
+    match mode.as_str() {
+        "forward" => forward(opts).await,
+        "reverse" => reverse(opts).await,
+        _ => Err(
+            "usage: proxy forward|reverse [--listen ADDR] ...; see examples/proxy/main.rs".into(),
+        ),
+    }
+}
+
+#[derive(Default)]
+struct Options {
+    listen: Option<SocketAddr>,
+    user: Option<String>,
+    password: Option<String>,
+    clients: Vec<IpNet>,
+    allow: Vec<IpNet>,
+    deny: Vec<IpNet>,
+    backends: Vec<String>,
+    policy: String,
+    health: String,
+}
+
+// ---------------------------------------------------------------- forward
+
+/// What both kinds of forward proxy share: who may use it and where to.
+struct Rules {
+    /// `Basic base64(user:password)`, when authentication is on.
+    credentials: Option<String>,
+    allow: Vec<IpNet>,
+    deny: Vec<IpNet>,
+}
+
+impl Rules {
+    fn authorized(&self, req: &Request<Body>) -> bool {
+        let Some(expected) = &self.credentials else {
+            return true;
+        };
+        req.headers()
+            .get(header::PROXY_AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == expected.as_bytes())
+    }
+
+    /// The addresses of `host:port` the rules allow (denied networks win
+    /// over allowed ones, as in the SOCKS server); 403 if there are none.
+    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, StatusCode> {
+        let addrs = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let allowed = |ip: IpAddr| {
+            !self.deny.iter().any(|n| n.contains(ip))
+                && (self.allow.is_empty() || self.allow.iter().any(|n| n.contains(ip)))
+        };
+        let addrs: Vec<SocketAddr> = addrs.filter(|a| allowed(a.ip())).collect();
+        if addrs.is_empty() {
+            return Err(StatusCode::FORBIDDEN);
+        }
+        Ok(addrs)
+    }
+
+    /// Connects to the first allowed address of `host:port` that answers.
+    async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, StatusCode> {
+        let addrs = self.resolve(host, port).await?;
+        let connector = TcpConnector::new().connect_timeout(Duration::from_secs(10));
+        for addr in addrs {
+            if let Ok(stream) = connector.connect(addr).await {
+                return Ok(stream);
+            }
+        }
+        Err(StatusCode::BAD_GATEWAY)
+    }
+}
+
+async fn forward(opts: Options) -> Result<(), Error> {
+    let listen = opts.listen.unwrap_or("127.0.0.1:3128".parse()?);
+    let mut socks = SocksServer::builder();
+    let credentials = match (&opts.user, &opts.password) {
+        (Some(user), Some(password)) => {
+            socks = socks.auth(user, password);
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            Some(format!("Basic {token}"))
+        }
+        (None, None) => None,
+        _ => return Err("--user and --password go together".into()),
+    };
+    for net in &opts.allow {
+        socks = socks.allow(*net);
+    }
+    for net in &opts.deny {
+        socks = socks.deny(*net);
+    }
+    let socks = socks.build();
+    let rules = Arc::new(Rules {
+        credentials,
+        allow: opts.allow,
+        deny: opts.deny,
+    });
+    let http = Server::builder().build();
+    let client = Client::builder().no_proxy().build()?;
+    let service = service_fn(move |req| {
+        let (rules, client) = (rules.clone(), client.clone());
+        async move { Ok::<_, Infallible>(http_proxy(req, &rules, &client).await) }
+    });
+
+    let listener = tetsuo::net::TcpListenerBuilder::new(listen)
+        .nodelay(true)
+        .bind()?;
+    println!(
+        "listening on {} (HTTP CONNECT, HTTP and SOCKS5)",
+        listener.local_addr()?
+    );
+    let accept = async {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if !opts.clients.is_empty() && !opts.clients.iter().any(|n| n.contains(peer.ip())) {
+                continue; // not ours to serve: closed at once
+            }
+            let (socks, http, service) = (socks.clone(), http.clone(), service.clone());
+            tokio::spawn(async move {
+                // SOCKS5 greetings start with the version, 5; HTTP with a
+                // method name. Peeking leaves the byte for the parser.
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await {
+                    Ok(Ok(1)) if first[0] == 5 => {
+                        let _ = socks.serve_connection(stream, peer).await;
+                    }
+                    Ok(Ok(1)) => {
+                        let _ = http.serve_connection(stream, Some(peer), service).await;
+                    }
+                    _ => {} // closed or silent
+                }
+            });
+        }
+    };
+    tokio::select! {
+        _ = accept => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// One request to the HTTP side of the forward proxy.
+async fn http_proxy(mut req: Request<Body>, rules: &Rules, client: &Client) -> Response<Body> {
+    if !rules.authorized(&req) {
+        let mut res = status(StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        res.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"proxy\""),
+        );
+        return res;
+    }
+    if req.method() == Method::CONNECT {
+        // CONNECT host:port: connect first, so that a failure is a status.
+        let Some((host, port)) = req
+            .uri()
+            .authority()
+            .and_then(|a| Some((a.host().to_owned(), a.port_u16()?)))
+        else {
+            return status(StatusCode::BAD_REQUEST);
+        };
+        let mut upstream = match rules.connect(host.trim_matches(['[', ']']), port).await {
+            Ok(stream) => stream,
+            Err(code) => return status(code),
+        };
+        let upgrade = tetsuo::http::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            // Once our 200 is out, the client's connection is the tunnel.
+            if let Ok(mut tunnel) = upgrade.await {
+                let _ = tokio::io::copy_bidirectional(&mut tunnel, &mut upstream).await;
+            }
+        });
+        return Response::new(Body::empty());
+    }
+    // Plain HTTP in absolute form: `GET http://host/path`.
+    let uri = req.uri().clone();
+    let (Some("http"), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    // The client resolves the name again; a name whose addresses change
+    // between the two lookups could slip past the rules, so a proxy that
+    // must be strict would connect here and hand the client that connection.
+    if let Err(code) = rules
+        .resolve(host.trim_matches(['[', ']']), uri.port_u16().unwrap_or(80))
+        .await
+    {
+        return status(code);
+    }
+    strip_hop_by_hop(req.headers_mut());
+    match client.execute(req).await {
+        Ok(res) => {
+            let mut res = res.into_http();
+            strip_hop_by_hop(res.headers_mut());
+            res
+        }
+        Err(e) if e.is_timeout() => status(StatusCode::GATEWAY_TIMEOUT),
+        Err(_) => status(StatusCode::BAD_GATEWAY),
+    }
+}
+
+// ---------------------------------------------------------------- reverse
+
+async fn reverse(opts: Options) -> Result<(), Error> {
+    if opts.backends.is_empty() {
+        return Err("give at least one --backend HOST:PORT".into());
+    }
+    let policy = match opts.policy.as_str() {
+        "" | "rr" => Policy::RoundRobin,
+        "lor" => Policy::LeastOutstanding,
+        "p2c" => Policy::PowerOfTwoChoices,
+        other => return Err(format!("unknown policy {other}: rr, lor or p2c").into()),
+    };
+    let balancer = Balancer::new(policy);
+    for backend in &opts.backends {
+        balancer.insert(backend.clone(), 1);
+    }
+    let client = Client::builder()
+        .no_proxy()
+        .connect_timeout(Some(Duration::from_secs(2)))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    // Active health checks: a backend that fails two probes in a row gets no
+    // requests until it passes two.
+    let health = if opts.health.is_empty() {
+        "/"
+    } else {
+        &opts.health
+    };
+    let _checker = HealthCheck::http_get(
+        Client::builder().no_proxy().build()?,
+        health,
+        StatusCode::OK,
+    )
+    .interval(Duration::from_secs(1))
+    .timeout(Duration::from_secs(1))
+    .thresholds(2, 2)
+    .on_change(|event| println!("backend {:?} healthy: {}", event.endpoint, event.healthy))
+    .spawn(balancer.clone());
+
+    let server = Server::builder().build();
+    let handle = server.handle();
+    let service = service_fn(move |req| {
+        let (balancer, client) = (balancer.clone(), client.clone());
+        async move { Ok::<_, Infallible>(proxy_to_backend(req, &balancer, &client).await) }
+    });
+    let listen = opts.listen.unwrap_or("127.0.0.1:8000".parse()?);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    tokio::spawn(async move { server.serve_tcp(listener, service).await });
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+/// Sends the request to a backend the balancer picks; an idempotent
+/// request without a body that could not reach it goes to another one.
+async fn proxy_to_backend(
+    req: Request<Body>,
+    balancer: &Balancer<String>,
+    client: &Client,
+) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let peer = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(ip) = peer {
+        parts.headers.append(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_str(&ip.to_string()).unwrap(),
+        );
+    }
+    let retryable = matches!(parts.method, Method::GET | Method::HEAD) && body_is_empty(&body);
+    let mut body = Some(body);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    for _ in 0..3 {
+        let Some(pick) = balancer.pick(None) else {
+            return status(StatusCode::SERVICE_UNAVAILABLE); // every backend is down
+        };
+        let Ok(uri) = format!("http://{}{path}", pick.endpoint()).parse::<Uri>() else {
+            return status(StatusCode::BAD_GATEWAY);
+        };
+        let mut req = Request::from_parts(parts.clone(), body.take().unwrap_or_default());
+        *req.uri_mut() = uri;
+        req.headers_mut().remove(header::HOST); // the client sets the backend's
+        match client.execute(req).await {
+            Ok(res) => {
+                pick.success();
+                let mut res = res.into_http();
+                strip_hop_by_hop(res.headers_mut());
+                return res;
+            }
+            Err(e) => {
+                pick.failure();
+                if !(retryable && e.is_retryable()) {
+                    return status(if e.is_timeout() {
+                        StatusCode::GATEWAY_TIMEOUT
+                    } else {
+                        StatusCode::BAD_GATEWAY
+                    });
+                }
+            }
+        }
+    }
+    status(StatusCode::BAD_GATEWAY)
+}
+
+fn body_is_empty(body: &Body) -> bool {
+    http_body::Body::is_end_stream(body)
+}
+
+/// Headers about one connection, not the message (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "transfer-encoding",
+    ] {
+        headers.remove(name);
+    }
+}
+
+fn status(code: StatusCode) -> Response<Body> {
+    let mut res = Response::new(Body::from(format!("{code}\n")));
+    *res.status_mut() = code;
+    res
+}
