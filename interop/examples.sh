@@ -212,4 +212,107 @@ for _ in $(seq 40); do
 done
 check "proxy: and brought it back when it returned" "1:10 2:10 " "$(spread)"
 
+## rpc #####################################################################
+RPC_PORT=$(free_port)
+start rpc1.log "$EX/rpc" server --listen "127.0.0.1:$RPC_PORT"
+RPC1_PID=${STARTED_PIDS[-1]}
+wait_for_line rpc1.log 'listening on' >/dev/null
+check "rpc: add" 5.0 "$(timeout 10 "$EX/rpc" call --server "127.0.0.1:$RPC_PORT" add '{"a": 2, "b": 3}')"
+check "rpc: a method's failure comes back typed" "Failed: division by zero" \
+    "$(timeout 10 "$EX/rpc" call --server "127.0.0.1:$RPC_PORT" div '{"a": 1, "b": 0}' | sed 's/.*: F/F/')"
+check "rpc: a deadline ends a long call" "DeadlineExceeded" \
+    "$(timeout 10 "$EX/rpc" call --server "127.0.0.1:$RPC_PORT" sleep '{"ms": 10000}' --deadline-ms 300 | grep -o DeadlineExceeded)"
+# The server is killed (SIGKILL) mid-benchmark and started again on the
+# same port 1 s later: the benchmark's idempotent calls are retried, none fails.
+timeout 60 "$EX/rpc" bench --server "127.0.0.1:$RPC_PORT" --duration 6 --concurrency 32 >bench.out 2>bench.err &
+BENCH=$!
+sleep 2
+kill -9 "$RPC1_PID"
+wait "$RPC1_PID" 2>/dev/null
+sleep 1
+start rpc1b.log "$EX/rpc" server --listen "127.0.0.1:$RPC_PORT"
+wait "$BENCH"
+echo "  $(cat bench.out)"
+check "rpc: a server restart mid-stream fails no call" "0 failed" "$(grep -o '[0-9]* failed' bench.out)"
+check "rpc: the restarted server took calls" yes \
+    "$([ "$(timeout 10 "$EX/rpc" call --server "127.0.0.1:$RPC_PORT" add '{"a": 1, "b": 1}')" = 2.0 ] && echo yes)"
+# Two servers, TLS, one of them stopped for good: calls go to the other.
+start rpc2.log "$EX/rpc" server --listen 127.0.0.1:0 --tls
+start rpc3.log "$EX/rpc" server --listen 127.0.0.1:0 --tls
+RPC3_PID=${STARTED_PIDS[-1]}
+R2=$(wait_for_line rpc2.log 'listening on' | awk '{print $3}')
+R3=$(wait_for_line rpc3.log 'listening on' | awk '{print $3}')
+# Both self-signed: one CA file holding both certificates.
+cat "$(awk '/self-signed/ {print $NF}' rpc2.log)" "$(awk '/self-signed/ {print $NF}' rpc3.log)" >rpc-ca.pem
+timeout 60 "$EX/rpc" bench --server "$R2,$R3" --cacert rpc-ca.pem --duration 4 --concurrency 16 >bench2.out 2>&1 &
+BENCH=$!
+sleep 1.5
+kill -9 "$RPC3_PID"
+wait "$RPC3_PID" 2>/dev/null
+wait "$BENCH"
+echo "  $(head -1 bench2.out)"
+check "rpc: over TLS, one of two servers killed: no call fails" "0 failed" "$(grep -o '[0-9]* failed' bench2.out)"
+
+## echo ####################################################################
+start echo-tcp.log "$EX/echo" tcp 127.0.0.1:0
+start echo-udp.log "$EX/echo" udp 127.0.0.1:0
+start echo-unix.log "$EX/echo" unix "$WORK/echo.sock"
+start echo-tls.log "$EX/echo" tls 127.0.0.1:0
+T=$(wait_for_line echo-tcp.log 'listening' | sed 's|.*tcp://||')
+U=$(wait_for_line echo-udp.log 'listening' | sed 's|.*udp://||')
+wait_for_line echo-unix.log 'listening' >/dev/null
+S=$(wait_for_line echo-tls.log 'listening' | sed 's|.*tls://||')
+check "echo: TCP with nc" "hello tcp" "$(echo 'hello tcp' | timeout 5 nc -N "${T%:*}" "${T##*:}")"
+check "echo: UDP with nc" "hello udp" "$(echo 'hello udp' | timeout 2 nc -u -w1 "${U%:*}" "${U##*:}")"
+check "echo: Unix with nc" "hello unix" "$(echo 'hello unix' | timeout 5 nc -N -U "$WORK/echo.sock")"
+check "echo: TLS with openssl s_client, certificate verified" "hello tls" \
+    "$(echo 'hello tls' | timeout 5 openssl s_client -quiet -verify_return_error -verify_hostname localhost \
+        -CAfile "$(awk '/self-signed/ {print $NF}' echo-tls.log)" -connect "$S" 2>/dev/null)"
+
+## http-server, http-client, ws-client ######################################
+mkdir -p www && echo 'a file' >www/a.txt
+start http-server.log "$EX/http-server" --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --root www
+HS_PID=${STARTED_PIDS[-1]}
+H=$(wait_for_line http-server.log 'http://' | sed 's|.*http://||')
+HS=$(wait_for_line http-server.log 'https://' | sed 's|.*https://||')
+HS_CA=$(awk '/self-signed/ {print $NF}' http-server.log)
+check "http-server: /hello" "Hello, World!" "$($C "http://$H/hello")"
+check "http-server: /echo streams the body back" "some data" "$($C -d 'some data' "http://$H/echo")"
+check "http-server: /count streams lines" "1 2 3" "$($C "http://$H/count?n=3" | xargs)"
+check "http-server: a file" "a file" "$($C "http://$H/files/a.txt")"
+check "http-server: no escaping the root" 400 "$($C --path-as-is -o /dev/null -w '%{http_code}' "http://$H/files/../http-server.log")"
+check "http-server: HTTP/2 over TLS (ALPN)" "2 Hello, World!" \
+    "$($C --http2 --cacert "$HS_CA" -w '%{http_version} ' -o hello.out "https://localhost:${HS##*:}/hello"; cat hello.out)"
+check "http-client: one request" "HTTP/1.1 200 OK" "$(timeout 20 "$EX/http-client" "http://$H/hello" | sed -n 1p)"
+check "http-client: 100 requests over 4 pooled connections" "statuses {200: 100}, 0 errors, 4 on new connections, 96 on reused ones" \
+    "$(timeout 20 "$EX/http-client" "http://$H/hello" -n 100 -c 4 | grep -o 'statuses.*')"
+check "http-client: HTTPS with --cacert" "HTTP/2.0 200 OK" \
+    "$(timeout 20 "$EX/http-client" "https://localhost:${HS##*:}/hello" --cacert "$HS_CA" | sed -n 1p)"
+check "http-client: through the forward proxy example (SOCKS5)" "Hello, World!" \
+    "$(timeout 20 "$EX/http-client" "http://$H/hello" --proxy "socks5h://alice:secret@$FWD" | tail -1)"
+# A server that comes up 0.5 s late: the client's retries find it.
+LATE=$(free_port)
+(sleep 0.5; exec "$PYTHON" -m http.server --bind 127.0.0.1 --directory origin "$LATE") >late.log 2>&1 &
+STARTED_PIDS+=($!)
+check "http-client: retries until a late server answers" origin \
+    "$(timeout 20 "$EX/http-client" "http://127.0.0.1:$LATE/hello" --retries 5 2>/dev/null | tail -1)"
+# ws-client against python websockets' echo server.
+WS_PORT=$(free_port)
+start ws-server.log "$PYTHON" -c "
+import asyncio
+from websockets.asyncio.server import serve
+async def echo(ws):
+    async for m in ws:
+        await ws.send(m)
+async def main():
+    async with serve(echo, '127.0.0.1', $WS_PORT):
+        await asyncio.Future()
+asyncio.run(main())"
+for _ in $(seq 50); do nc -z 127.0.0.1 "$WS_PORT" && break; sleep 0.1; done
+check "ws-client: lines echoed by python websockets" "one two" \
+    "$({ echo one; echo two; sleep 1; } | timeout 10 "$EX/ws-client" "ws://127.0.0.1:$WS_PORT/" 2>/dev/null | xargs)"
+kill -TERM "$HS_PID"
+check "http-server: SIGTERM drains and exits" yes "$(stopped "$HS_PID")"
+check "http-server: the drain was reported" yes "$(grep -q '^drained in' http-server.log && echo yes)"
+
 finish
