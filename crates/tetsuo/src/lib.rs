@@ -120,4 +120,13 @@ mod guides {
     #[cfg(feature = "discover")]
     #[doc = include_str!("../../../docs/pool.md")]
     struct Pool;
+    #[cfg(all(unix, feature = "http", feature = "tls"))]
+    #[doc = include_str!("../../../docs/tutorial-http-server.md")]
+    struct TutorialHttpServer;
+    #[cfg(all(feature = "ws", feature = "tls"))]
+    #[doc = include_str!("../../../docs/migrating.md")]
+    struct Migrating;
+    #[cfg(all(target_os = "linux", feature = "ws", feature = "tls"))]
+    #[doc = include_str!("../../../docs/production.md")]
+    struct Production;
 }
