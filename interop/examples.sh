@@ -23,6 +23,8 @@ PYTHON=${PYTHON:-python3}
 }
 EX="$ROOT/target/debug/examples"
 cd "$WORK" || exit 1
+# The examples' self-signed certificates go here, and away with it.
+export TMPDIR="$WORK"
 export PYTHONPATH="$ROOT/interop/lib"
 
 # field JSON PATH: a value out of a JSON document (PATH as python indexing).
@@ -94,6 +96,15 @@ async def main():
         await bob.wait_for("[...document.querySelectorAll('#log li.message')].some(li => li.textContent == 'alice:lobby only')")
         await carol.send("/who")
         out["side_next"] = json.loads(await asyncio.wait_for(carol.recv(), 5))
+        # 5 messages a second, bursts of 10: the 15th in a row is refused.
+        for i in range(15):
+            await carol.send("flood %d" % i)
+        out["rate_limited"] = False
+        for _ in range(40):
+            ev = json.loads(await asyncio.wait_for(carol.recv(), 5))
+            if ev["kind"] == "error" and ev["text"] == "slow down":
+                out["rate_limited"] = True
+                break
         # Two pages and carol hold 3 of the 4 chat connections of 127.0.0.1.
         refused = None
         async with connect("ws://%s/ws?room=side&nick=dave" % sys.argv[2]):
@@ -135,9 +146,10 @@ check "chat: bob's page shows the room's history" "['alice:hello from alice']" "
 check "chat: alice's page got bob's message" "['alice:hello from alice', 'bob:hi alice']" \
     "$(field "$out" "['alice_saw']")"
 check "chat: joins are announced" "yes" \
-    "$(field "$out" "['alice_system']" | grep -q 'bob joined' && echo yes)"
+    "$(field "$out" "['alice_system']" | grep 'bob joined' >/dev/null && echo yes)"
 check "chat: a taken nickname gets a variant" alice2 "$(field "$out" "['taken_nick']")"
 check "chat: another room hears nothing of the lobby" "who" "$(field "$out" "['side_next']['kind']")"
+check "chat: a flood of messages is told to slow down" True "$(field "$out" "['rate_limited']")"
 check "chat: the 5th connection from one IP is refused" 429 "$(field "$out" "['fifth_connection']")"
 check "chat: a message over 4 KiB closes with 1009" 1009 "$(field "$out" "['too_big_close']")"
 check "chat: drain closes WebSockets with 1001" 1001 "$(field "$out" "['carol_close']")"
@@ -150,7 +162,7 @@ check "chat: nobody was left connected" yes \
 ## proxy ###################################################################
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # An origin server (python's http.server) and a TLS one (openssl s_server).
-mkdir -p origin && echo origin >origin/hello
+mkdir -p origin/sub && echo origin >origin/hello
 ORIGIN=$(free_port)
 start origin.log "$PYTHON" -m http.server --bind 127.0.0.1 --directory origin "$ORIGIN"
 make_certs examples-ca
@@ -160,11 +172,12 @@ start forward.log "$EX/proxy" forward --listen 127.0.0.1:0 --user alice --passwo
     --client 127.0.0.1/32 --deny 127.0.0.2/32
 FWD=$(wait_for_line forward.log 'listening on' | awk '{print $3}')
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$ORIGIN/hello" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do nc -z 127.0.0.1 "$TLS_ORIGIN" && break; sleep 0.1; done
 C="timeout 20 curl -s --max-time 10"
 check "proxy: curl through HTTP CONNECT (curl -p) with credentials" origin \
     "$($C -p -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello")"
 check "proxy: HTTPS through CONNECT to openssl s_server" yes \
-    "$($C --cacert ca.pem -x "http://alice:secret@$FWD" "https://localhost:$TLS_ORIGIN/" | grep -q 's_server' && echo yes)"
+    "$($C --cacert ca.pem -x "http://alice:secret@$FWD" "https://localhost:$TLS_ORIGIN/" | grep 's_server' >/dev/null && echo yes)"
 check "proxy: plain HTTP forwarded (absolute form)" origin \
     "$($C -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello")"
 check "proxy: curl through SOCKS5 (socks5h) with credentials" origin \
@@ -177,8 +190,23 @@ check "proxy: a denied destination gets 403 over CONNECT" 403 \
     "$($C -o /dev/null -w '%{http_connect}' -p -x "http://alice:secret@$FWD" "http://127.0.0.2:$ORIGIN/hello")"
 check "proxy: a denied destination is refused over SOCKS5 (curl exit 97)" 97 \
     "$($C -x "socks5://alice:secret@$FWD" "http://127.0.0.2:$ORIGIN/hello" >/dev/null; echo $?)"
-check "proxy: a client address off the allow-list is turned away" 000 \
-    "$($C --interface 127.0.0.3 -o /dev/null -w '%{http_code}' -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello")"
+check "proxy: a denied destination gets 403 over plain HTTP" 403 \
+    "$($C -o /dev/null -w '%{http_code}' -x "http://alice:secret@$FWD" "http://127.0.0.2:$ORIGIN/hello")"
+check "proxy: 0.0.0.0 (this host) is never a destination" 403 \
+    "$($C -o /dev/null -w '%{http_connect}' -p -x "http://alice:secret@$FWD" "http://0.0.0.0:$ORIGIN/hello" ; true)"
+check "proxy: a redirect goes back to the client" "301 /sub/" \
+    "$($C -o /dev/null -w '%{http_code} %{redirect_url}' -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/sub" | sed 's|http://[^/]*||')"
+# curl: 52 (empty reply) or 56 (reset): the proxy closed without a word.
+check "proxy: a client address off the allow-list is turned away" closed \
+    "$($C --interface 127.0.0.3 -o /dev/null -x "http://alice:secret@$FWD" "http://127.0.0.1:$ORIGIN/hello"; rc=$?; case $rc in 52|56) echo closed;; *) echo "exit $rc";; esac)"
+# A second forward proxy that denies loopback: "localhost" resolves only to
+# denied addresses, which its resolver (shared with the HTTP client) refuses.
+start forward2.log "$EX/proxy" forward --listen 127.0.0.1:0 --deny 127.0.0.0/8 --deny ::1/128
+FWD2=$(wait_for_line forward2.log 'listening on' | awk '{print $3}')
+check "proxy: a name with only denied addresses gets 403 over plain HTTP" 403 \
+    "$($C -o /dev/null -w '%{http_code}' -x "http://$FWD2" "http://localhost:$ORIGIN/hello")"
+check "proxy: and over CONNECT" 403 \
+    "$($C -o /dev/null -w '%{http_connect}' -p -x "http://$FWD2" "http://localhost:$ORIGIN/hello"; true)"
 
 # Reverse: two python backends behind the balancer, one stopped and started.
 backend() {  # backend N PORT: serves /hello = "backend N" and /healthz

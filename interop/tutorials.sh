@@ -18,7 +18,7 @@ done
 # The HTTP server tutorial, and the migration guide's echo server (its
 # libevent/libuv section), each in a scratch crate of its own.
 for doc in tutorial-http-server migrating; do
-    out=$(timeout 1500 "$PYTHON" "$ROOT/interop/lib/tutorial.py" "$ROOT/docs/$doc.md" "$ROOT" "$WORK/$doc" 2>&1)
+    out=$(timeout 700 "$PYTHON" "$ROOT/interop/lib/tutorial.py" "$ROOT/docs/$doc.md" "$ROOT" "$WORK/$doc" 2>&1)
     status=$?
     echo "$out"
     check "docs/$doc.md followed from an empty directory" 0 "$status"

@@ -1,6 +1,7 @@
 //! A WebSocket chat server: rooms, nicknames, the last messages of each room
-//! for newcomers, a browser page embedded in the binary, limits per client
-//! IP and a graceful drain.
+//! for newcomers (`--history`, 50; a room and its history last while
+//! someone is in it), a browser page embedded in the binary, limits per
+//! client IP and a graceful drain.
 //!
 //! ```sh
 //! cargo run --example chat -- --listen 127.0.0.1:8080
@@ -14,11 +15,13 @@
 //! objects with a `kind`: `welcome` (your nick and room), `history`,
 //! `message`, `system`, `who`, `error`.
 //!
-//! Limits: `--max-per-ip` chat connections per client IP (default 4; more
-//! are refused with 429), new connections per IP rate-limited by the HTTP
-//! server, messages of at most 4 KiB (larger ones close with 1009), 5
-//! messages per second with bursts of 10 per connection, and a client that
-//! cannot keep up with its room (64 messages behind) is closed with 1008.
+//! Limits: `--max-per-ip` chat connections per client IP (default 4) and
+//! 10 000 in all (more are refused with 429), new connections per IP
+//! rate-limited by the HTTP server, messages of at most 4 KiB (larger ones
+//! close with 1009), 5 messages per second with bursts of 10 per
+//! connection ("slow down" beyond), a client 64 messages behind its room is
+//! closed with 1008, and one that takes over 10 s to take a message is
+//! dropped.
 //! Ctrl-C or SIGTERM drains: the listener closes, every chatter gets a
 //! 1001 close frame, and the process exits once they are gone (5 s at most).
 
@@ -39,6 +42,10 @@ use tokio::sync::{mpsc, watch};
 const PAGE: &str = include_str!("page.html");
 /// Messages a slow client may fall behind before it is dropped.
 const QUEUE: usize = 64;
+/// The longest one message may take to go out to a client.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Chat connections the server holds at once, from all addresses.
+const MAX_CHATTERS: usize = 10_000;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -187,12 +194,10 @@ impl Chat {
                 };
                 let ip = req.extensions().get::<ClientAddr>().map(|a| a.0.ip());
                 let ip = ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
-                if !self.reserve_ip(ip) {
-                    return text(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too many chat connections from your address\n",
-                    );
-                }
+                // Released on every way out, by the seat's Drop.
+                let Some(seat) = Seat::take(self, ip) else {
+                    return text(StatusCode::TOO_MANY_REQUESTS, "too many chat connections\n");
+                };
                 let mut config = ServerConfig::default();
                 config.ws.limits.max_message = 4096;
                 config.ws.limits.max_frame = 4096;
@@ -200,75 +205,94 @@ impl Chat {
                 config.ws.ping_interval = Some(Duration::from_secs(30));
                 match tetsuo::ws::upgrade(&mut req, &config) {
                     Ok((response, pending)) => {
-                        let chat = self.clone();
                         tokio::spawn(async move {
                             match pending.await {
-                                Ok(ws) => chat.session(ws, &room, &nick).await,
+                                Ok(ws) => seat.session(ws, &room, &nick).await,
                                 Err(e) => eprintln!("{ip}: upgrade: {e}"),
                             }
-                            chat.release_ip(ip);
                         });
                         response
                     }
-                    Err(refusal) => {
-                        self.release_ip(ip);
-                        refusal
-                    }
+                    Err(refusal) => refusal,
                 }
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
 
-    fn reserve_ip(&self, ip: IpAddr) -> bool {
-        let mut state = self.state.lock().unwrap();
+    /// Tells every session to close, then waits (up to `grace`) for them to
+    /// be gone; returns how many are left.
+    async fn drain(&self, grace: Duration) -> usize {
+        self.shutdown.send_replace(true);
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = self.state.lock().unwrap().per_ip.values().sum();
+            if left == 0 || Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One chat connection's hold on the server: its place in the per-IP count
+/// and, once it has one, its nickname. Dropping it gives both back.
+struct Seat {
+    chat: Arc<Chat>,
+    ip: IpAddr,
+    nick: Option<String>,
+}
+
+impl Seat {
+    /// A place for `ip`, unless it has `max_per_ip` already or the server
+    /// holds `MAX_CHATTERS`.
+    fn take(chat: &Arc<Chat>, ip: IpAddr) -> Option<Seat> {
+        let mut state = chat.state.lock().unwrap();
+        let total: usize = state.per_ip.values().sum();
         let n = state.per_ip.entry(ip).or_insert(0);
-        if *n >= self.max_per_ip {
-            return false;
+        if *n >= chat.max_per_ip || total >= MAX_CHATTERS {
+            return None;
         }
         *n += 1;
-        true
-    }
-
-    fn release_ip(&self, ip: IpAddr) {
-        let mut state = self.state.lock().unwrap();
-        if let Some(n) = state.per_ip.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                state.per_ip.remove(&ip);
-            }
-        }
+        Some(Seat {
+            chat: chat.clone(),
+            ip,
+            nick: None,
+        })
     }
 
     /// One chatter, from welcome to goodbye.
-    async fn session(&self, mut ws: WebSocket, room: &str, nick: &str) {
+    async fn session(mut self, mut ws: WebSocket, room: &str, nick: &str) {
+        let chat = self.chat.clone();
         let (tx, mut rx) = mpsc::channel(QUEUE);
-        let mut shutdown = self.shutdown.subscribe();
+        let mut shutdown = chat.shutdown.subscribe();
         if *shutdown.borrow_and_update() {
             let _ = ws
                 .close(CloseCode::GOING_AWAY, "server shutting down")
                 .await;
             return;
         }
+        let nick = self.claim_nick(nick);
         // The room holds the only sender: when it drops a member that fell
         // behind, `rx` ends.
-        let (id, mut nick, mut room) = self.enter(room, nick, tx);
+        let id = chat.join(room, &nick, tx);
+        let mut room = room.to_owned();
         let mut bucket = Bucket::new(5.0, 10.0);
         let close = loop {
             tokio::select! {
                 _ = shutdown.changed() => break Some((CloseCode::GOING_AWAY, "server shutting down")),
                 out = rx.recv() => match out {
-                    Some(json) => if ws.send(json.to_string()).await.is_err() { break None },
+                    Some(json) => if !send(&mut ws, json).await { break None },
                     // Dropped from the room for falling behind.
                     None => break Some((CloseCode::POLICY, "too slow")),
                 },
                 msg = ws.recv() => match msg {
                     Some(Ok(Message::Text(line))) => {
                         let reply = match bucket.take() {
-                            true => self.command(id, &mut nick, &mut room, line.trim()),
+                            true => self.command(id, &mut room, line.trim()),
                             false => Some(Event::Error { text: "slow down" }.json()),
                         };
-                        if let Some(reply) = reply && ws.send(reply.to_string()).await.is_err() {
+                        if let Some(reply) = reply && !send(&mut ws, reply).await {
                             break None;
                         }
                     }
@@ -279,20 +303,31 @@ impl Chat {
                 },
             }
         };
-        self.leave(id, &nick, &room);
+        let nick = self.nick.clone().unwrap_or_default();
+        chat.leave(id, &nick, &room);
         if let Some((code, reason)) = close {
-            let _ = ws.close(code, reason).await;
+            let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(code, reason)).await;
         }
     }
 
+    /// Takes `nick`, or the first free `nick2`, `nick3`... (kept within 24
+    /// characters).
+    fn claim_nick(&mut self, nick: &str) -> String {
+        let mut state = self.chat.state.lock().unwrap();
+        let mut name = nick.to_owned();
+        let mut n = 1;
+        while !state.nicks.insert(name.clone()) {
+            n += 1;
+            let suffix = n.to_string();
+            name = format!("{}{suffix}", &nick[..nick.len().min(24 - suffix.len())]);
+        }
+        self.nick = Some(name.clone());
+        name
+    }
+
     /// Runs one line of a chatter; returns the answer for it alone, if any.
-    fn command(
-        &self,
-        id: u64,
-        nick: &mut String,
-        room: &mut String,
-        line: &str,
-    ) -> Option<Arc<str>> {
+    fn command(&mut self, id: u64, room: &mut String, line: &str) -> Option<Arc<str>> {
+        let nick = self.nick.clone().unwrap_or_default();
         if let Some(new) = line.strip_prefix("/nick ") {
             let Some(new) = valid(new.trim()) else {
                 return Some(
@@ -302,7 +337,7 @@ impl Chat {
                     .json(),
                 );
             };
-            if !self.rename(id, nick, room, &new) {
+            if new != nick && !self.chat.rename(id, &nick, room, &new) {
                 return Some(
                     Event::Error {
                         text: "that nickname is taken",
@@ -310,8 +345,8 @@ impl Chat {
                     .json(),
                 );
             }
-            *nick = new;
-            return Some(Event::Welcome { nick, room }.json());
+            self.nick = Some(new.clone());
+            return Some(Event::Welcome { nick: &new, room }.json());
         }
         if let Some(to) = line.strip_prefix("/join ") {
             let Some(to) = valid(to.trim()) else {
@@ -323,14 +358,14 @@ impl Chat {
                 );
             };
             // Moves our queue to the other room (unless we were dropped).
-            if let Some(tx) = self.leave(id, nick, room) {
-                let (_, n, r) = self.enter_as(id, &to, nick, tx);
-                (*nick, *room) = (n, r);
+            if let Some(tx) = self.chat.leave(id, &nick, room) {
+                self.chat.join_as(id, &to, &nick, tx);
+                *room = to;
             }
             return None;
         }
         if line == "/who" {
-            let state = self.state.lock().unwrap();
+            let state = self.chat.state.lock().unwrap();
             let members = state.rooms.get(room.as_str()).map(|r| &r.members);
             let mut nicks: Vec<&str> = members
                 .into_iter()
@@ -354,53 +389,61 @@ impl Chat {
                 .map_or(0, |d| d.as_millis() as u64);
             let json = Event::Message {
                 room,
-                nick,
+                nick: &nick,
                 text: line,
                 at,
             }
             .json();
-            let mut state = self.state.lock().unwrap();
-            let r = state.rooms.entry(room.clone()).or_default();
-            r.history.push_back(json.clone());
-            if r.history.len() > self.history {
-                r.history.pop_front();
+            let mut state = self.chat.state.lock().unwrap();
+            if let Some(r) = state.rooms.get_mut(room.as_str()) {
+                r.history.push_back(json.clone());
+                if r.history.len() > self.chat.history {
+                    r.history.pop_front();
+                }
+                broadcast(r, &json);
             }
-            broadcast(r, &json);
         }
         None
     }
+}
 
-    /// Joins a room under `nick`, or a free variant of it.
-    fn enter(&self, room: &str, nick: &str, tx: mpsc::Sender<Arc<str>>) -> (u64, String, String) {
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut state = self.chat.state.lock().unwrap();
+        if let Some(nick) = &self.nick {
+            state.nicks.remove(nick);
+        }
+        if let Some(n) = state.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                state.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Chat {
+    /// Joins `room` with a fresh member id.
+    fn join(&self, room: &str, nick: &str, tx: mpsc::Sender<Arc<str>>) -> u64 {
         let id = {
             let mut state = self.state.lock().unwrap();
             state.next_id += 1;
             state.next_id
         };
-        self.enter_as(id, room, nick, tx)
+        self.join_as(id, room, nick, tx);
+        id
     }
 
-    fn enter_as(
-        &self,
-        id: u64,
-        room: &str,
-        nick: &str,
-        tx: mpsc::Sender<Arc<str>>,
-    ) -> (u64, String, String) {
+    /// Joins `room`: welcome, the room's history, and an announcement.
+    fn join_as(&self, id: u64, room: &str, nick: &str, tx: mpsc::Sender<Arc<str>>) {
         let mut state = self.state.lock().unwrap();
-        let mut name = nick.to_owned();
-        let mut n = 1;
-        while !state.nicks.insert(name.clone()) {
-            n += 1;
-            name = format!("{nick}{n}");
-        }
         let r = state.rooms.entry(room.to_owned()).or_default();
         let history = r
             .history
             .iter()
             .filter_map(|m| serde_json::from_str(m).ok())
             .collect();
-        let _ = tx.try_send(Event::Welcome { nick: &name, room }.json());
+        let _ = tx.try_send(Event::Welcome { nick, room }.json());
         let _ = tx.try_send(
             Event::History {
                 room,
@@ -411,7 +454,7 @@ impl Chat {
         r.members.insert(
             id,
             Member {
-                nick: name.clone(),
+                nick: nick.to_owned(),
                 tx,
             },
         );
@@ -419,17 +462,17 @@ impl Chat {
             r,
             &Event::System {
                 room,
-                text: &format!("{name} joined"),
+                text: &format!("{nick} joined"),
             }
             .json(),
         );
-        (id, name, room.to_owned())
     }
 
     /// Leaves the room; returns the member's queue if it was still there.
+    /// The last one out takes the room and its history with it, so that
+    /// memory follows the people connected.
     fn leave(&self, id: u64, nick: &str, room: &str) -> Option<mpsc::Sender<Arc<str>>> {
         let mut state = self.state.lock().unwrap();
-        state.nicks.remove(nick);
         let r = state.rooms.get_mut(room)?;
         let member = r.members.remove(&id);
         broadcast(
@@ -440,7 +483,7 @@ impl Chat {
             }
             .json(),
         );
-        if r.members.is_empty() && r.history.is_empty() {
+        if r.members.is_empty() {
             state.rooms.remove(room);
         }
         member.map(|m| m.tx)
@@ -467,20 +510,16 @@ impl Chat {
         }
         true
     }
+}
 
-    /// Tells every session to close, then waits (up to `grace`) for them to
-    /// be gone; returns how many are left.
-    async fn drain(&self, grace: Duration) -> usize {
-        self.shutdown.send_replace(true);
-        let deadline = Instant::now() + grace;
-        loop {
-            let left = self.state.lock().unwrap().per_ip.values().sum();
-            if left == 0 || Instant::now() >= deadline {
-                return left;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+/// Sends one message, within `SEND_TIMEOUT`: false if it could not go (a
+/// client that stops reading is dropped, without a close frame, which
+/// could not get through either).
+async fn send(ws: &mut WebSocket, json: Arc<str>) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, ws.send(json.to_string())).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Sends to every member; one whose queue is full is dropped from the

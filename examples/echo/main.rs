@@ -115,7 +115,14 @@ async fn unix_stream(spec: &str) -> Result<(), Error> {
     let listener = unix::bind(&addr)?;
     println!("listening on unix:{spec}");
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         tokio::spawn(async move {
             if let Err(e) = echo(stream).await {
                 eprintln!("unix peer: {e}");

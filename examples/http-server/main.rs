@@ -42,9 +42,13 @@ async fn main() -> Result<(), Error> {
         .idle_timeout(Some(Duration::from_secs(30)))
         .build();
     let handle = server.handle();
+    let root = match &args.root {
+        Some(root) => Some(std::fs::canonicalize(root)?),
+        None => None,
+    };
     let app = App {
         handle: handle.clone(),
-        root: args.root.clone(),
+        root,
     };
     let service = service_fn(move |req| {
         let app = app.clone();
@@ -133,26 +137,39 @@ fn count(query: Option<&str>) -> Response<Body> {
 }
 
 /// A file under `root`, streamed in 64 KiB pieces; `..` and absolute paths
-/// are refused.
+/// are refused, and so is a symbolic link that leads out of `root`.
 async fn file(root: &Path, rel: &str) -> Response<Body> {
     let rel = Path::new(rel);
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return text(StatusCode::BAD_REQUEST, "bad path\n");
     }
-    let mut file = match tokio::fs::File::open(root.join(rel)).await {
+    // A symbolic link may not lead out of the root either.
+    let path = match tokio::fs::canonicalize(root.join(rel)).await {
+        Ok(path) if path.starts_with(root) => path,
+        _ => return text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    let mut file = match tokio::fs::File::open(path).await {
         Ok(f) if f.metadata().await.is_ok_and(|m| m.is_file()) => f,
         _ => return text(StatusCode::NOT_FOUND, "not found\n"),
     };
-    let (mut tx, body) = Channel::<Bytes, Infallible>::new(2);
+    let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(2);
     tokio::spawn(async move {
         let mut buf = vec![0; 64 * 1024];
-        while let Ok(n @ 1..) = file.read(&mut buf).await {
-            if tx
-                .send_data(Bytes::copy_from_slice(&buf[..n]))
-                .await
-                .is_err()
-            {
-                return;
+        loop {
+            match file.read(&mut buf).await {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx
+                        .send_data(Bytes::copy_from_slice(&buf[..n]))
+                        .await
+                        .is_err()
+                    {
+                        return; // the client went away
+                    }
+                }
+                // The body fails rather than end as if the file were whole:
+                // the client sees the transfer cut short.
+                Err(e) => return tx.abort(e),
             }
         }
     });

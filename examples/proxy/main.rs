@@ -3,7 +3,9 @@
 //! **forward**: HTTP CONNECT, plain-HTTP forwarding and SOCKS5 on one port
 //! (the first byte tells them apart), with optional username/password,
 //! the client addresses allowed to use it, and the destination networks
-//! allowed or denied.
+//! allowed or denied. Without `--allow`/`--deny` it goes anywhere its host
+//! can reach, loopback and cloud metadata addresses included: on a shared
+//! host, deny `127.0.0.0/8`, `::1`, `169.254.0.0/16` and your private ranges.
 //!
 //! ```sh
 //! cargo run --example proxy -- forward --listen 127.0.0.1:3128 --user alice --password secret \
@@ -16,8 +18,9 @@
 //! **reverse**: spreads requests over backends (`--policy rr`, `lor` for the
 //! fewest in flight, or `p2c`), checks each backend with `GET --health`
 //! every second (two failures take one out, two successes bring it back),
-//! and sends an idempotent request that could not reach its backend to
-//! another one. A backend that fails 5 requests in a row is also left out
+//! and tries a GET or HEAD that could not reach its backend again (with
+//! round-robin, on the next one). A backend that fails 5 requests in a row
+//! (connection failures and 5xx answers) is also left out
 //! for 5 s by its circuit breaker, whatever its health checks say; then one
 //! request probes it.
 //!
@@ -40,7 +43,8 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use tetsuo::balance::health::HealthCheck;
 use tetsuo::balance::{Balancer, Policy};
-use tetsuo::http::client::Client;
+use tetsuo::dns::{Query, Resolve, Resolving, SystemResolver};
+use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
 use tetsuo::http::{Body, service_fn};
 use tetsuo::net::TcpConnector;
@@ -93,12 +97,63 @@ struct Options {
 
 // ---------------------------------------------------------------- forward
 
-/// What both kinds of forward proxy share: who may use it and where to.
+/// What both kinds of forward proxy share: who may use it.
 struct Rules {
     /// `Basic base64(user:password)`, when authentication is on.
     credentials: Option<String>,
-    allow: Vec<IpNet>,
-    deny: Vec<IpNet>,
+    destinations: Destinations,
+}
+
+/// Where the proxy may connect: a resolver that gives out only allowed
+/// addresses. The HTTP client resolves through it too, so a name that also
+/// has a denied address, or answers differently on a second lookup, cannot
+/// lead anywhere the rules forbid.
+#[derive(Debug, Clone)]
+struct Destinations {
+    allow: Arc<Vec<IpNet>>,
+    deny: Arc<Vec<IpNet>>,
+}
+
+impl Destinations {
+    /// Denied networks win over allowed ones. As in tetsuo's SOCKS server,
+    /// the unspecified addresses (`0.0.0.0/8`, `::`), which reach this very
+    /// host on Linux, are never allowed.
+    fn allows(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let unspecified = match ip {
+            IpAddr::V4(v4) => v4.octets()[0] == 0,
+            IpAddr::V6(v6) => v6.is_unspecified(),
+        };
+        !unspecified
+            && !self.deny.iter().any(|n| n.contains(ip))
+            && (self.allow.is_empty() || self.allow.iter().any(|n| n.contains(ip)))
+    }
+}
+
+impl Resolve for Destinations {
+    fn lookup<'a>(&'a self, host: &'a str, query: Query) -> Resolving<'a, Vec<IpAddr>> {
+        Box::pin(async move {
+            let ips = SystemResolver.lookup(host, query).await?;
+            let allowed: Vec<IpAddr> = ips.iter().copied().filter(|ip| self.allows(*ip)).collect();
+            if allowed.is_empty() && !ips.is_empty() {
+                let denied = std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{host}: destination not allowed"),
+                );
+                return Err(denied.into());
+            }
+            Ok(allowed)
+        })
+    }
+}
+
+/// 403 for a destination the rules refuse, 504 for a timeout, else 502.
+fn upstream_status(e: &tetsuo::Error) -> StatusCode {
+    match e.io_error().map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::PermissionDenied) => StatusCode::FORBIDDEN,
+        _ if e.is_timeout() => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
 }
 
 impl Rules {
@@ -111,29 +166,20 @@ impl Rules {
             .is_some_and(|v| v.as_bytes() == expected.as_bytes())
     }
 
-    /// The addresses of `host:port` the rules allow (denied networks win
-    /// over allowed ones, as in the SOCKS server); 403 if there are none.
-    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, StatusCode> {
-        let addrs = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| StatusCode::BAD_GATEWAY)?;
-        let allowed = |ip: IpAddr| {
-            !self.deny.iter().any(|n| n.contains(ip))
-                && (self.allow.is_empty() || self.allow.iter().any(|n| n.contains(ip)))
-        };
-        let addrs: Vec<SocketAddr> = addrs.filter(|a| allowed(a.ip())).collect();
-        if addrs.is_empty() {
-            return Err(StatusCode::FORBIDDEN);
-        }
-        Ok(addrs)
-    }
-
     /// Connects to the first allowed address of `host:port` that answers.
     async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, StatusCode> {
-        let addrs = self.resolve(host, port).await?;
+        let ips = match host.parse::<IpAddr>() {
+            Ok(ip) if self.destinations.allows(ip) => vec![ip],
+            Ok(_) => return Err(StatusCode::FORBIDDEN),
+            Err(_) => self
+                .destinations
+                .lookup(host, Query::Any)
+                .await
+                .map_err(|e| upstream_status(&e))?,
+        };
         let connector = TcpConnector::new().connect_timeout(Duration::from_secs(10));
-        for addr in addrs {
-            if let Ok(stream) = connector.connect(addr).await {
+        for ip in ips {
+            if let Ok(stream) = connector.connect(SocketAddr::new(ip, port)).await {
                 return Ok(stream);
             }
         }
@@ -161,13 +207,22 @@ async fn forward(opts: Options) -> Result<(), Error> {
         socks = socks.deny(*net);
     }
     let socks = socks.build();
+    let destinations = Destinations {
+        allow: Arc::new(opts.allow),
+        deny: Arc::new(opts.deny),
+    };
     let rules = Arc::new(Rules {
         credentials,
-        allow: opts.allow,
-        deny: opts.deny,
+        destinations: destinations.clone(),
     });
     let http = Server::builder().build();
-    let client = Client::builder().no_proxy().build()?;
+    // Redirects go back to the client, which decides (and comes through the
+    // proxy again, under the same rules).
+    let client = Client::builder()
+        .no_proxy()
+        .resolver(destinations)
+        .redirect(RedirectPolicy::none())
+        .build()?;
     let service = service_fn(move |req| {
         let (rules, client) = (rules.clone(), client.clone());
         async move { Ok::<_, Infallible>(http_proxy(req, &rules, &client).await) }
@@ -252,24 +307,22 @@ async fn http_proxy(mut req: Request<Body>, rules: &Rules, client: &Client) -> R
     let (Some("http"), Some(host)) = (uri.scheme_str(), uri.host()) else {
         return status(StatusCode::BAD_REQUEST);
     };
-    // The client resolves the name again; a name whose addresses change
-    // between the two lookups could slip past the rules, so a proxy that
-    // must be strict would connect here and hand the client that connection.
-    if let Err(code) = rules
-        .resolve(host.trim_matches(['[', ']']), uri.port_u16().unwrap_or(80))
-        .await
+    // Names are checked as the client resolves them; addresses here.
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>()
+        && !rules.destinations.allows(ip)
     {
-        return status(code);
+        return status(StatusCode::FORBIDDEN);
     }
     strip_hop_by_hop(req.headers_mut());
+    // The URI names the origin (RFC 9112 §3.2.2): the client sets Host from it.
+    req.headers_mut().remove(header::HOST);
     match client.execute(req).await {
         Ok(res) => {
             let mut res = res.into_http();
             strip_hop_by_hop(res.headers_mut());
             res
         }
-        Err(e) if e.is_timeout() => status(StatusCode::GATEWAY_TIMEOUT),
-        Err(_) => status(StatusCode::BAD_GATEWAY),
+        Err(e) => status(upstream_status(&e)),
     }
 }
 
@@ -291,6 +344,7 @@ async fn reverse(opts: Options) -> Result<(), Error> {
     }
     let client = Client::builder()
         .no_proxy()
+        .redirect(RedirectPolicy::none()) // a backend's redirect is the client's to follow
         .connect_timeout(Some(Duration::from_secs(2)))
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -327,8 +381,9 @@ async fn reverse(opts: Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sends the request to a backend the balancer picks; an idempotent
-/// request without a body that could not reach it goes to another one.
+/// Sends the request to a backend the balancer picks; a GET or HEAD
+/// without a body that could not reach it is tried again (up to 3 times).
+/// The pick counts as in flight until the response head arrives.
 async fn proxy_to_backend(
     req: Request<Body>,
     balancer: &Balancer<String>,
@@ -362,7 +417,13 @@ async fn proxy_to_backend(
         req.headers_mut().remove(header::HOST); // the client sets the backend's
         match client.execute(req).await {
             Ok(res) => {
-                pick.success();
+                // A 5xx counts against the backend (its breaker), but is
+                // passed on: the request may have run.
+                if res.status().is_server_error() {
+                    pick.failure();
+                } else {
+                    pick.success();
+                }
                 let mut res = res.into_http();
                 strip_hop_by_hop(res.headers_mut());
                 return res;

@@ -6,15 +6,22 @@
 //! are multiplexed: many may be in flight, replies come back in any order.
 //!
 //! **Server** ([`Service`], [`serve`]): each call runs in its own task,
-//! bounded by the deadline the caller sent; a `cancel`, or the connection
-//! closing, stops it.
+//! bounded by the deadline the caller sent (at most a minute); a `cancel`,
+//! or the connection closing, stops it. A connection runs at most 256
+//! calls at once (the next frame waits), a server holds at most 4096
+//! connections, and a frame's memory grows only as its bytes arrive.
 //!
 //! **Client** ([`Client`]): a pool of multiplexed connections per server,
 //! opened on demand and again after a failure, servers chosen by tetsuo's
 //! load balancer (its circuit breaker skips one that keeps failing);
-//! a call has a deadline, stops (and cancels on the server) when dropped,
+//! a call has a deadline covering everything (waiting for a connection,
+//! connecting, retries), stops (and cancels on the server) when dropped,
 //! and an idempotent call whose connection failed is tried again — on
 //! another server, or the same one once it is back — until its deadline.
+//! A call that was never sent (no connection) is tried again whatever it
+//! is. A server that lets calls pass their deadline counts as failing, so
+//! its breaker opens after three; a call that hangs on it is not moved
+//! elsewhere before its deadline.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +43,13 @@ use tokio::time::Instant;
 
 /// The largest frame either side accepts (1 MiB).
 pub(crate) const MAX_FRAME: usize = 1 << 20;
+/// Calls a server runs at once for one connection; the next frame is read
+/// only when one of them is done (backpressure on a flooding client).
+const MAX_IN_FLIGHT: usize = 256;
+/// Connections a server holds at once; more are closed when accepted.
+const MAX_CONNECTIONS: usize = 4096;
+/// The longest a server lets a call run, whatever deadline it came with.
+const MAX_DEADLINE: Duration = Duration::from_secs(60);
 
 /// One frame on the wire.
 #[derive(Debug, Serialize, Deserialize)]
@@ -108,8 +122,11 @@ async fn read_frame(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<
         let msg = format!("frame of {len} bytes, over the {MAX_FRAME} limit");
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
     }
-    let mut buf = vec![0; len];
-    r.read_exact(&mut buf).await?;
+    // Memory follows the bytes that arrive, not the length announced.
+    let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    if r.take(len as u64).read_to_end(&mut buf).await? < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     serde_json::from_slice(&buf)
         .map(Some)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
@@ -124,8 +141,22 @@ async fn write_frames(
     let mut w = BufWriter::new(w);
     while let Some(frame) = rx.recv().await {
         let mut next = Some(frame);
-        while let Some(frame) = next {
-            let json = serde_json::to_vec(&frame).expect("frames serialize");
+        while let Some(mut frame) = next {
+            let mut json = serde_json::to_vec(&frame).expect("frames serialize");
+            if json.len() > MAX_FRAME
+                && let Frame::Reply { id, .. } = frame
+            {
+                // The peer would drop the whole connection for it.
+                let message = format!(
+                    "a reply of {} bytes, over the {MAX_FRAME} limit",
+                    json.len()
+                );
+                frame = Frame::Reply {
+                    id,
+                    result: Err(RpcError::new(Code::Failed, message)),
+                };
+                json = serde_json::to_vec(&frame).expect("frames serialize");
+            }
             w.write_u32(json.len() as u32).await?;
             w.write_all(&json).await?;
             next = rx.try_recv().ok();
@@ -184,6 +215,7 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -197,9 +229,13 @@ pub(crate) async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             _ = &mut shutdown => return, // dropping the JoinSet aborts them all
         };
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            continue; // full: closed at once
+        };
         let _ = stream.set_nodelay(true);
         let (tls, service) = (tls.clone(), service.clone());
         connections.spawn(async move {
+            let _place = place;
             let result = match tls {
                 None => serve_connection(stream, service).await,
                 Some(acceptor) => match acceptor.accept(stream).await {
@@ -226,9 +262,13 @@ pub(crate) async fn serve_connection(io: impl Io, service: Arc<Service>) -> std:
     let (mut reader, writer) = tokio::io::split(io);
     let (tx, rx) = mpsc::channel(1024);
     let running = Running::default();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let reading = async {
         let tx = tx; // dropped when reading ends: the writer then finishes
         let result = loop {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break Ok(());
+            };
             let frame = match read_frame(&mut reader).await {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break Ok(()),
@@ -251,7 +291,8 @@ pub(crate) async fn serve_connection(io: impl Io, service: Arc<Service>) -> std:
                     // Held until the entry is in: the task removes it when done.
                     let mut table = running.0.lock().unwrap();
                     let task = tokio::spawn(async move {
-                        let deadline = Duration::from_millis(timeout_ms);
+                        let _permit = permit; // until the reply is queued
+                        let deadline = Duration::from_millis(timeout_ms).min(MAX_DEADLINE);
                         let result = match tokio::time::timeout(deadline, handler(params)).await {
                             Ok(result) => result,
                             Err(_) => Err(RpcError::new(
@@ -358,8 +399,21 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Value, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let size = serde_json::to_vec(&params).map_or(0, |v| v.len());
+        if size > MAX_FRAME - 1024 {
+            let message = format!("parameters of {size} bytes, over the frame limit");
+            return Err(RpcError::new(Code::InvalidParams, message));
+        }
         let (reply_tx, reply) = oneshot::channel();
-        self.pending.lock().unwrap().insert(id, reply_tx);
+        {
+            // Checked under the lock the reader clears `pending` with: a
+            // connection that just failed cannot strand this call.
+            let mut pending = self.pending.lock().unwrap();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(RpcError::new(Code::Unavailable, "connection closed"));
+            }
+            pending.insert(id, reply_tx);
+        }
         // From here on, leaving early (deadline, drop) cancels the call.
         let guard = CancelOnDrop { id, conn: self };
         let timeout_ms = timeout.as_millis() as u64;
@@ -505,40 +559,73 @@ impl Client {
                     format!("{method}: deadline passed while retrying"),
                 ));
             }
-            let failure = match self.balancer.pick(None) {
-                None => RpcError::new(Code::Unavailable, "no server available"),
-                Some(pick) => match self.connection(pick.endpoint(), left).await {
-                    // Not sent at all: safe to try again, idempotent or not.
-                    Err(e) => {
-                        pick.failure();
-                        e
-                    }
-                    Ok(conn) => match conn.call(method, params.clone(), left).await {
-                        Err(e) if e.code == Code::Unavailable => {
-                            pick.failure();
-                            if !options.idempotent {
-                                return Err(e);
-                            }
-                            e
-                        }
-                        other => {
-                            pick.success();
-                            return other.and_then(|v| {
-                                serde_json::from_value(v)
-                                    .map_err(|e| RpcError::new(Code::InvalidParams, e.to_string()))
-                            });
-                        }
-                    },
-                },
+            let Some(pick) = self.balancer.pick(None) else {
+                // Every server is failing (its breaker open): wait below.
+                let failure = RpcError::new(Code::Unavailable, "no server available");
+                if !self.pause(&mut pause, deadline).await {
+                    return Err(failure);
+                }
+                continue;
             };
-            // Nothing reachable yet: wait a little (10 ms, doubling to 200 ms).
-            let wait = pause.min(deadline.saturating_duration_since(Instant::now()));
-            if wait.is_zero() {
+            // The whole attempt, waiting for a pool slot and connecting
+            // included, within what is left of the deadline.
+            let attempt = tokio::time::timeout(left, async {
+                match self.connection(pick.endpoint(), left).await {
+                    Ok(conn) => (true, conn.call(method, params.clone(), left).await),
+                    Err(e) => (false, Err(e)),
+                }
+            });
+            let (sent, result) = attempt.await.unwrap_or_else(|_| {
+                let late = RpcError::new(
+                    Code::DeadlineExceeded,
+                    format!("{method}: no answer in time"),
+                );
+                (true, Err(late))
+            });
+            let failure = match result {
+                // Not sent at all: safe to try again, idempotent or not.
+                Err(e) if !sent => {
+                    pick.failure();
+                    e
+                }
+                // Lost in flight: it may have run.
+                Err(e) if e.code == Code::Unavailable => {
+                    pick.failure();
+                    if !options.idempotent {
+                        return Err(e);
+                    }
+                    e
+                }
+                // A server that does not answer in time counts against it
+                // (its breaker skips it after 3 in a row).
+                Err(e) if e.code == Code::DeadlineExceeded => {
+                    pick.failure();
+                    return Err(e);
+                }
+                other => {
+                    pick.success();
+                    return other.and_then(|v| {
+                        serde_json::from_value(v)
+                            .map_err(|e| RpcError::new(Code::InvalidParams, e.to_string()))
+                    });
+                }
+            };
+            if !self.pause(&mut pause, deadline).await {
                 return Err(failure);
             }
-            tokio::time::sleep(wait).await;
-            pause = (pause * 2).min(Duration::from_millis(200));
         }
+    }
+
+    /// Waits before the next try: 10 ms, doubling to 200 ms, never past
+    /// the deadline; false if no time is left.
+    async fn pause(&self, pause: &mut Duration, deadline: Instant) -> bool {
+        let wait = (*pause).min(deadline.saturating_duration_since(Instant::now()));
+        if wait.is_zero() {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        *pause = (*pause * 2).min(Duration::from_millis(200));
+        true
     }
 
     /// A live connection to `server` from its pool, connecting if needed.

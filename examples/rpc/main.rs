@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example rpc -- server --listen 127.0.0.1:7100
 //! cargo run --release --example rpc -- server --listen 127.0.0.1:7101 --tls   # self-signed; prints its PEM
+//! cargo run --release --example rpc -- server --listen 127.0.0.1:7102 --cert CERT.pem --key KEY.pem
 //! cargo run --release --example rpc -- call --server 127.0.0.1:7100 add '{"a": 2, "b": 3}'
 //! cargo run --release --example rpc -- call --server 127.0.0.1:7100 sleep '{"ms": 5000}' --deadline-ms 200
 //! cargo run --release --example rpc -- bench --server 127.0.0.1:7100 --duration 5 --concurrency 64
@@ -13,8 +14,9 @@
 //! servers (fewest in flight first) on 2 pooled connections each, and a
 //! connection that fails is opened again. `call` and `bench` treat the
 //! calculator's methods as idempotent, so a server restarting mid-stream
-//! costs retries, not failed calls. `--cacert FILE` speaks TLS to servers
-//! with a certificate for `localhost` signed by FILE.
+//! costs retries, not failed calls (with `--tls` a restarted server has a
+//! new certificate: use `--cert`/`--key` to keep one). `--cacert FILE`
+//! speaks TLS to servers with a certificate for `localhost` signed by FILE.
 
 mod calc;
 mod framework;
@@ -52,11 +54,14 @@ async fn main() -> Result<(), Error> {
     let flag = |name: &str| flags.get(name).cloned();
     match command.as_str() {
         "server" => {
-            server(
-                flag("listen").unwrap_or("127.0.0.1:7100".into()),
-                flags.contains_key("tls"),
-            )
-            .await
+            let listen = flag("listen").unwrap_or("127.0.0.1:7100".into());
+            let identity = match (flag("cert"), flag("key")) {
+                (Some(cert), Some(key)) => Some(Identity::from_pem_files(cert, key)?),
+                (None, None) if flags.contains_key("tls") => Some(self_signed()?),
+                (None, None) => None,
+                _ => return Err("--cert and --key go together".into()),
+            };
+            server(listen, identity).await
         }
         "call" => {
             let [method, params] = positional.as_slice() else {
@@ -101,22 +106,28 @@ async fn main() -> Result<(), Error> {
     }
 }
 
-async fn server(listen: String, tls: bool) -> Result<(), Error> {
+/// A certificate for `localhost` made now, its PEM written where it is
+/// printed (a new one each start: clients of a restarted server need the
+/// new file, or give the server `--cert`/`--key`).
+fn self_signed() -> Result<Identity, Error> {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    let pem = std::env::temp_dir().join(format!("rpc-{}.pem", std::process::id()));
+    std::fs::write(&pem, pair.cert.pem())?;
+    println!("self-signed certificate for localhost: {}", pem.display());
+    Ok(Identity::from_pem(
+        pair.cert.pem().as_bytes(),
+        pair.signing_key.serialize_pem().as_bytes(),
+    )?)
+}
+
+async fn server(listen: String, identity: Option<Identity>) -> Result<(), Error> {
     let listener = tetsuo::net::TcpListenerBuilder::new(listen.parse()?)
         .nodelay(true)
         .bind()?;
-    let acceptor = if tls {
-        let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
-        let pem = std::env::temp_dir().join(format!("rpc-{}.pem", std::process::id()));
-        std::fs::write(&pem, pair.cert.pem())?;
-        println!("self-signed certificate for localhost: {}", pem.display());
-        let identity = Identity::from_pem(
-            pair.cert.pem().as_bytes(),
-            pair.signing_key.serialize_pem().as_bytes(),
-        )?;
-        Some(TlsAcceptor::builder().identity(identity).build()?)
-    } else {
-        None
+    let tls = identity.is_some();
+    let acceptor = match identity {
+        Some(identity) => Some(TlsAcceptor::builder().identity(identity).build()?),
+        None => None,
     };
     println!(
         "listening on {}{}",
@@ -136,7 +147,10 @@ fn client(servers: &str, cacert: Option<String>) -> Result<Client, Error> {
     let mut config = ClientConfig::default();
     if let Some(ca) = cacert {
         config.tls = Some((
-            TlsConnector::builder().add_ca_pem_file(ca).build()?,
+            TlsConnector::builder()
+                .add_ca_pem_file(ca)
+                .handshake_timeout(Duration::from_secs(5))
+                .build()?,
             "localhost".into(),
         ));
     }

@@ -27,7 +27,16 @@ async fn start(
     addr: SocketAddr,
     tls: Option<TlsAcceptor>,
 ) -> (SocketAddr, Arc<calc::Stats>, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    // A port just given up may be taken by another test for a moment.
+    let mut listener = tokio::net::TcpListener::bind(addr).await;
+    for _ in 0..50 {
+        if listener.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        listener = tokio::net::TcpListener::bind(addr).await;
+    }
+    let listener = listener.unwrap();
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(calc::Stats::default());
     let service = Arc::new(calc::service(stats.clone()));
@@ -277,4 +286,52 @@ async fn a_call_that_is_not_idempotent_is_not_sent_twice() {
     // And the server stopped it with the connection.
     wait_for_stopped_sleeps(&stats, 1).await;
     assert_eq!(stats.sleeping.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_skipped_after_three_deadlines() {
+    // Accepts connections and reads nothing, answers nothing.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_addr = hung.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hung.accept().await {
+            held.push(conn);
+        }
+    });
+    let (good, _, _stop) = start("127.0.0.1:0".parse().unwrap(), None).await;
+    let client = Client::new(
+        &[hung_addr.to_string(), good.to_string()],
+        ClientConfig::default(),
+    );
+    let mut late = 0;
+    for i in 0..20 {
+        let options = CallOptions {
+            deadline: Duration::from_millis(150),
+            idempotent: true,
+        };
+        match client
+            .call::<_, f64>(
+                "add",
+                &calc::Operands {
+                    a: 1.0,
+                    b: f64::from(i),
+                },
+                options,
+            )
+            .await
+        {
+            Ok(sum) => assert_eq!(sum, 1.0 + f64::from(i)),
+            Err(e) => {
+                assert_eq!(e.code, Code::DeadlineExceeded, "{e}");
+                late += 1;
+            }
+        }
+    }
+    // Taking turns, half the calls (10) would hang there; its breaker opens
+    // after 3 and lets one probe through per 500 ms cool-down.
+    assert!(
+        (3..=6).contains(&late),
+        "{late} calls went to the hung server"
+    );
 }

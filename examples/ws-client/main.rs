@@ -18,7 +18,6 @@ use tetsuo::connect::Connector;
 use tetsuo::proxy::{Proxies, Proxy};
 use tetsuo::tls::TlsConnector;
 use tetsuo::ws::{ClientBuilder, CloseCode, Message, WsConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -47,10 +46,20 @@ async fn main() -> Result<(), Error> {
         .await?;
     eprintln!("connected to {} in {:.1?}", info.remote_addr, info.total);
 
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Standard input is read on a thread of its own: a read blocked there
+    // does not keep the program alive once the server has closed.
+    let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if line_tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
     loop {
         tokio::select! {
-            line = lines.next_line() => match line? {
+            line = lines.recv() => match line {
                 Some(line) => ws.send(line).await?,
                 None => {
                     // Input ended: close and wait for the server's close frame.

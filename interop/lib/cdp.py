@@ -38,7 +38,10 @@ class Page:
         """Polls `expression` until it is truthy; returns its value."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            value = await self.eval(expression)
+            try:
+                value = await self.eval(expression)
+            except RuntimeError:
+                value = None  # the page is still loading (elements missing)
             if value:
                 return value
             if asyncio.get_running_loop().time() > deadline:

@@ -14,8 +14,12 @@ tested. Comments steer the checker where a reader acts by hand:
 server gets SIGTERM after SECS seconds; `<!-- check: server-output -->`
 before a text block checks it against what the server printed.
 
-Output lines are compared exactly except for what varies between runs:
-`date:` headers, port numbers after an address, and durations.
+Each line shown must appear in what the commands printed, in the order
+shown (`<!-- check: any-order -->` before a text block lifts that), and
+exactly, except for what varies between runs: `date:` headers, port
+numbers after an address, and durations. A command that fails (non-zero
+exit) fails the check, and so does a step that changes the program
+without a `cargo run` to start the new version.
 """
 import os
 import re
@@ -60,11 +64,22 @@ def normalize(line):
     return line.rstrip()
 
 
-def check_output(expected, actual, what):
-    have = {normalize(l) for l in actual.splitlines()}
-    missing = [l for l in expected.splitlines()
-               if l.strip() and l.strip() != "..." and not l.lower().startswith("date:")
-               and normalize(l) not in have]
+def check_output(expected, actual, what, any_order=False):
+    have = [normalize(l) for l in actual.splitlines()]
+    missing, at = [], 0
+    for line in expected.splitlines():
+        if not line.strip() or line.strip() == "..." or line.lower().startswith("date:"):
+            continue
+        want = normalize(line)
+        if any_order:
+            if want not in have:
+                missing.append(line)
+            continue
+        # In order: the next matching line after the previous match.
+        try:
+            at = have.index(want, at) + 1
+        except ValueError:
+            missing.append(line)
     if missing:
         print("FAIL %s: missing %r\n--- got:\n%s---" % (what, missing, actual))
         return False
@@ -156,7 +171,8 @@ class Tutorial:
                                timeout=60, executable="/bin/bash")
             outputs.append(r.stdout)
             if r.returncode != 0:
-                print("note: `%s` exited %d: %s" % (cmd, r.returncode, r.stderr.strip()[-300:]))
+                print("FAIL %s: `%s` exited %d: %s" % (section, cmd, r.returncode, r.stderr.strip()[-300:]))
+                self.ok = False
         self.last_output = "".join(outputs)
 
     def run(self):
@@ -173,11 +189,12 @@ class Tutorial:
                 # Changed code: build it, and (as a reader would, with
                 # `cargo run`) run the new version in place of the old.
                 if pending_build:
+                    if "cargo run" not in body:
+                        print("FAIL %s: the program changed, but the reader is not told to `cargo run` it" % section)
+                        return False
                     if not self.build(pending_build):
                         return False
                     pending_build = None
-                    if "cargo run" not in body:
-                        self.start_server(section, {})
                 self.shell(section, body, marker)
             elif kind == "text":
                 if marker == ("check", "server-output"):
@@ -185,7 +202,8 @@ class Tutorial:
                     actual = self.server_log.read()
                 else:
                     actual = self.last_output
-                self.ok &= check_output(body, actual, "%s: output as shown" % section)
+                any_order = marker == ("check", "any-order")
+                self.ok &= check_output(body, actual, "%s: output as shown" % section, any_order)
         if pending_build:
             self.ok &= self.build(pending_build)
         self.stop_server()
