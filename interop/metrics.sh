@@ -59,8 +59,12 @@ for _ in $(seq 6); do
 done
 wait "${curls[@]}"
 sleep 1
-check "tetsuo proxy -> https backend through tetsuo socks" 200 \
-    "$(timeout 10 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY2/hello")"
+code=$(timeout 10 curl -s -o answer.txt -w '%{http_code}' "http://127.0.0.1:$PROXY2/hello")
+check "tetsuo proxy -> https backend through tetsuo socks" 200 "$code"
+if [ "$code" != 200 ]; then
+    # What went wrong, for the CI log: the proxy's answer and the logs.
+    for log in answer.txt proxy2.log socks.log tls-serve.log; do echo "--- $log"; tail -20 "$log"; done
+fi
 cat >traffic.py <<'PYEOF'
 import asyncio, socket, struct, sys, time
 from websockets.asyncio.client import connect
