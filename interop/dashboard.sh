@@ -85,7 +85,7 @@ check "figures keep updating (at least 3 pushes)" yes \
     "$([ "$(field "['second'][1]")" -ge 3 ] 2>/dev/null && echo yes)"
 check "requests made meanwhile show up" yes \
     "$([ "$(field "['second'][2]")" -ge "$(( $(field "['first'][2]") + 25 ))" ] 2>/dev/null && echo yes)"
-check "a screenshot was saved" yes "$([ -s "$SHOT" ] && file "$SHOT" | grep -q PNG && echo yes)"
+check "a screenshot was saved" yes "$([ -s "$SHOT" ] && file "$SHOT" | grep PNG >/dev/null && echo yes)"
 check "the requests/s chart moved under wrk (points, and a maximum over 1000/s)" yes \
     "$("$PYTHON" -c "import json,sys; d=json.loads(sys.argv[1]); p,m=d['second'][4]; print('yes' if p>=4 and m>1000 else d)" "$out" 2>&1)"
 check "the latency chart shows percentiles above 0" yes \

@@ -78,7 +78,7 @@ start etcd.log etcd --data-dir "$WORK/etcd" --name tetsuo-interop \
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
     --initial-cluster "tetsuo-interop=http://127.0.0.1:$ETCD_PEER"
 for _ in $(seq 100); do
-    timeout 2 curl -s "http://127.0.0.1:$ETCD/health" | grep -q true && break
+    timeout 2 curl -s "http://127.0.0.1:$ETCD/health" | grep true >/dev/null && break
     sleep 0.1
 done
 b64() { printf %s "$1" | base64 -w0; }

@@ -148,7 +148,7 @@ check "StatsD: tetsuo_http_requests_total (2xx, tags) adds up to the 5 requests"
     "$(sum 'tetsuo_http_requests_total;' 'class=2xx')"
 check "StatsD: the latency histogram's _count" 5 "$(sum tetsuo_http_request_duration_seconds_count)"
 check "StatsD: gauge tetsuo_server_connections_open" yes \
-    "$(mgmt gauges | grep -q 'tetsuo_server_connections_open' && echo yes || echo no)"
+    "$(mgmt gauges | grep 'tetsuo_server_connections_open' >/dev/null && echo yes || echo no)"
 timeout 5 curl -s -o /dev/null "http://$PB/missing"
 kill -TERM "$SERVE_PB_PID"
 for _ in $(seq 100); do kill -0 "$SERVE_PB_PID" 2>/dev/null || break; sleep 0.1; done
