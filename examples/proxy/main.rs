@@ -46,7 +46,7 @@ use tetsuo::balance::{Balancer, Policy};
 use tetsuo::dns::{Query, Resolve, Resolving, SystemResolver};
 use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
-use tetsuo::http::{Body, service_fn};
+use tetsuo::http::{Body, remove_hop_by_hop, service_fn};
 use tetsuo::net::TcpConnector;
 use tetsuo::proxy::{IpNet, SocksServer};
 use tokio::net::TcpStream;
@@ -313,13 +313,13 @@ async fn http_proxy(mut req: Request<Body>, rules: &Rules, client: &Client) -> R
     {
         return status(StatusCode::FORBIDDEN);
     }
-    strip_hop_by_hop(req.headers_mut());
+    remove_hop_by_hop(req.headers_mut());
     // The URI names the origin (RFC 9112 §3.2.2): the client sets Host from it.
     req.headers_mut().remove(header::HOST);
     match client.execute(req).await {
         Ok(res) => {
             let mut res = res.into_http();
-            strip_hop_by_hop(res.headers_mut());
+            remove_hop_by_hop(res.headers_mut());
             res
         }
         Err(e) => status(upstream_status(&e)),
@@ -391,7 +391,7 @@ async fn proxy_to_backend(
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let peer = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
-    strip_hop_by_hop(&mut parts.headers);
+    remove_hop_by_hop(&mut parts.headers);
     if let Some(ip) = peer {
         parts.headers.append(
             HeaderName::from_static("x-forwarded-for"),
@@ -425,7 +425,7 @@ async fn proxy_to_backend(
                     pick.success();
                 }
                 let mut res = res.into_http();
-                strip_hop_by_hop(res.headers_mut());
+                remove_hop_by_hop(res.headers_mut());
                 return res;
             }
             Err(e) => {
@@ -445,32 +445,6 @@ async fn proxy_to_backend(
 
 fn body_is_empty(body: &Body) -> bool {
     http_body::Body::is_end_stream(body)
-}
-
-/// Headers about one connection, not the message (RFC 9110 §7.6.1).
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
-        "transfer-encoding",
-    ] {
-        headers.remove(name);
-    }
 }
 
 fn status(code: StatusCode) -> Response<Body> {

@@ -133,32 +133,30 @@ async fn read_frame(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<
 }
 
 /// Writes frames from `rx` until it closes, flushing whenever it is empty
-/// (so a burst of replies goes out in few writes).
+/// (so a burst of replies goes out in few writes). A frame over
+/// [`MAX_FRAME`], which the peer would drop the whole connection for, goes
+/// to `oversized` instead, with its size: what it returns is sent in its
+/// place.
 async fn write_frames(
     w: impl AsyncWrite + Unpin,
     mut rx: mpsc::Receiver<Frame>,
+    oversized: impl Fn(Frame, usize) -> Option<Frame>,
 ) -> std::io::Result<()> {
     let mut w = BufWriter::new(w);
     while let Some(frame) = rx.recv().await {
         let mut next = Some(frame);
-        while let Some(mut frame) = next {
+        while let Some(frame) = next {
             let mut json = serde_json::to_vec(&frame).expect("frames serialize");
-            if json.len() > MAX_FRAME
-                && let Frame::Reply { id, .. } = frame
-            {
-                // The peer would drop the whole connection for it.
-                let message = format!(
-                    "a reply of {} bytes, over the {MAX_FRAME} limit",
-                    json.len()
-                );
-                frame = Frame::Reply {
-                    id,
-                    result: Err(RpcError::new(Code::Failed, message)),
+            if json.len() > MAX_FRAME {
+                json = match oversized(frame, json.len()) {
+                    Some(instead) => serde_json::to_vec(&instead).expect("frames serialize"),
+                    None => Vec::new(),
                 };
-                json = serde_json::to_vec(&frame).expect("frames serialize");
             }
-            w.write_u32(json.len() as u32).await?;
-            w.write_all(&json).await?;
+            if !json.is_empty() {
+                w.write_u32(json.len() as u32).await?;
+                w.write_all(&json).await?;
+            }
             next = rx.try_recv().ok();
         }
         w.flush().await?;
@@ -322,7 +320,18 @@ pub(crate) async fn serve_connection(io: impl Io, service: Arc<Service>) -> std:
         running.abort_all();
         result
     };
-    let (result, _) = tokio::join!(reading, write_frames(writer, rx));
+    // A reply too large for a frame becomes an error reply.
+    let oversized = |frame, size| match frame {
+        Frame::Reply { id, .. } => {
+            let message = format!("a reply of {size} bytes, over the {MAX_FRAME} limit");
+            Some(Frame::Reply {
+                id,
+                result: Err(RpcError::new(Code::Failed, message)),
+            })
+        }
+        _ => None,
+    };
+    let (result, _) = tokio::join!(reading, write_frames(writer, rx, oversized));
     result
 }
 
@@ -363,7 +372,20 @@ impl Connection {
         let (tx, rx) = mpsc::channel(1024);
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(write_frames(writer, rx));
+        // A call too large for a frame is not sent: its caller hears why.
+        let oversized = {
+            let pending = pending.clone();
+            move |frame, size| {
+                if let Frame::Call { id, .. } = frame
+                    && let Some(waiter) = pending.lock().unwrap().remove(&id)
+                {
+                    let message = format!("parameters of {size} bytes, over the frame limit");
+                    let _ = waiter.send(Err(RpcError::new(Code::InvalidParams, message)));
+                }
+                None
+            }
+        };
+        tokio::spawn(write_frames(writer, rx, oversized));
         tokio::spawn({
             let (pending, closed) = (pending.clone(), closed.clone());
             async move {
@@ -399,11 +421,6 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Value, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let size = serde_json::to_vec(&params).map_or(0, |v| v.len());
-        if size > MAX_FRAME - 1024 {
-            let message = format!("parameters of {size} bytes, over the frame limit");
-            return Err(RpcError::new(Code::InvalidParams, message));
-        }
         let (reply_tx, reply) = oneshot::channel();
         {
             // Checked under the lock the reader clears `pending` with: a

@@ -132,13 +132,21 @@ async fn dropping_a_call_cancels_it_on_the_server() {
 }
 
 async fn wait_for_stopped_sleeps(stats: &calc::Stats, n: u64) {
-    for _ in 0..100 {
-        if stats.sleeps_stopped.load(Ordering::Relaxed) == n {
+    wait_until("the server's sleep to be stopped", || {
+        stats.sleeps_stopped.load(Ordering::Relaxed) == n
+    })
+    .await;
+}
+
+/// Polls `done` every 10 ms for up to 5 s; panics naming `what` if it never holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the server's sleep was not stopped");
+    panic!("waited 5 s for {what}");
 }
 
 #[tokio::test]
@@ -157,6 +165,22 @@ async fn oversized_and_malformed_frames_close_the_connection() {
             .await
             .call("add", json!({"a": 1, "b": 1}), SECOND)
             .await,
+        Ok(json!(2.0))
+    );
+}
+
+#[tokio::test]
+async fn a_call_too_large_for_a_frame_is_refused_and_the_connection_lives_on() {
+    let (addr, _, _stop) = start("127.0.0.1:0".parse().unwrap(), None).await;
+    let conn = connect(addr).await;
+    let big = "x".repeat(framework::MAX_FRAME);
+    let err = conn
+        .call("add", json!({"a": big, "b": 1}), SECOND)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, Code::InvalidParams, "{err}");
+    assert_eq!(
+        conn.call("add", json!({"a": 1, "b": 1}), SECOND).await,
         Ok(json!(2.0))
     );
 }
@@ -268,13 +292,10 @@ async fn a_call_that_is_not_idempotent_is_not_sent_twice() {
         }
     });
     // The call is running on the server: then the server goes away.
-    for _ in 0..500 {
-        if stats.sleeping.load(Ordering::Relaxed) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(stats.sleeping.load(Ordering::Relaxed), 1);
+    wait_until("the call to run on the server", || {
+        stats.sleeping.load(Ordering::Relaxed) == 1
+    })
+    .await;
     drop(stop);
     let err = tokio::time::timeout(5 * SECOND, call)
         .await

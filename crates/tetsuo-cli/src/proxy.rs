@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tetsuo::balance::health::HealthCheck;
@@ -145,37 +145,6 @@ fn parse_upstream(s: &str) -> anyhow::Result<(String, u32, bool)> {
     Ok((format!("{}:{port}", authority.host()), weight, tls))
 }
 
-/// Headers that belong to one connection, not to the message (RFC 9110
-/// §7.6.1): not forwarded either way.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
-
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    // Fields the Connection header names are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(http::header::TRANSFER_ENCODING);
-}
-
 fn idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -272,7 +241,7 @@ async fn forward(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    strip_hop_by_hop(&mut parts.headers);
+    tetsuo::http::remove_hop_by_hop(&mut parts.headers);
     // The client's Host goes on to the backend (virtual hosts, absolute
     // URLs), as it is also told in X-Forwarded-Host; X-Forwarded-For gets
     // the client's address appended (what came before it is the client's
@@ -338,7 +307,7 @@ async fn forward(
                 )
                 .increment(1);
                 let mut res = res.into_http();
-                strip_hop_by_hop(res.headers_mut());
+                tetsuo::http::remove_hop_by_hop(res.headers_mut());
                 let (head, inner) = res.into_parts();
                 // A body the server will not poll (none at all) cannot
                 // report the outcome: done now.

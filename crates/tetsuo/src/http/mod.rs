@@ -54,6 +54,52 @@ pub use tetsuo_proto::h2::Protocol;
 use std::future::Future;
 use std::task::{Context, Poll};
 
+/// Headers that belong to one connection, not to the message (RFC 9110
+/// §7.6.1): what a proxy removes before passing a request or a response
+/// on. Besides those the `Connection` header names.
+const HOP_BY_HOP: [http::HeaderName; 9] = [
+    http::header::CONNECTION,
+    http::HeaderName::from_static("keep-alive"),
+    http::HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::UPGRADE,
+    http::header::TRANSFER_ENCODING,
+];
+
+/// Removes the hop-by-hop fields of a message (RFC 9110 §7.6.1) — those the
+/// `Connection` header names, then `Connection`, `Keep-Alive`,
+/// `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`, `TE`,
+/// `Trailer`, `Upgrade` and `Transfer-Encoding` — as a proxy must before
+/// passing it on (the framing is the next hop's own).
+///
+/// ```
+/// use http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("connection", "close, x-hop".parse().unwrap());
+/// headers.insert("x-hop", "1".parse().unwrap());
+/// headers.insert("proxy-authorization", "Basic YTpi".parse().unwrap());
+/// headers.insert("content-type", "text/plain".parse().unwrap());
+/// tetsuo::http::remove_hop_by_hop(&mut headers);
+/// assert_eq!(headers.len(), 1);
+/// assert!(headers.contains_key("content-type"));
+/// ```
+pub fn remove_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<http::HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| http::HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
 /// A [`tower_service::Service`] made of an async function, for handlers that
 /// need no state (tower's `service_fn`, without depending on tower).
 pub fn service_fn<F>(f: F) -> ServiceFn<F> {
