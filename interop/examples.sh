@@ -2,8 +2,8 @@
 # The examples of examples/ (cargo run --example NAME), each driven as a
 # user would, by peers we did not write:
 # - chat: two headless Chromium pages chat through the embedded page
-#   (history, rooms, nicknames), python websockets checks the limits, and
-#   SIGTERM drains with 1001 close frames;
+#   (history, rooms, nicknames), python websockets checks the limits and a
+#   client that stops reading, and SIGTERM drains with 1001 close frames;
 # - proxy: curl through the forward proxy as HTTP CONNECT and as SOCKS5
 #   (auth, allow-list) and through the reverse proxy (balancing, health);
 # - echo: nc over TCP, UDP and Unix, openssl s_client over TLS;
@@ -44,6 +44,122 @@ stopped() {
 start chat.log "$EX/chat" --listen 127.0.0.1:0 --max-per-ip 4
 CHAT_PID=${STARTED_PIDS[-1]}
 CHAT=$(wait_for_line chat.log 'http://' | sed 's|.*http://||')
+# A chatter that stops reading: the room goes on without waiting for it,
+# drops it once it is 64 messages behind, and its session gives up on it
+# after 10 s of a send that cannot go. It and three talkers come from
+# 127.0.0.2 (a per-IP allowance of their own). A small receive window and
+# MSS keep the kernel from buffering much for it.
+cat >chat_slow.py <<'EOF'
+import asyncio, base64, json, os, socket, sys, time
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+addr = sys.argv[1]
+host, port = addr.rsplit(":", 1)
+out = {}
+
+def stalled():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    s.bind(("127.0.0.2", 0))
+    s.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET /ws?room=slow&nick=sloth HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+               % (addr, key)).encode())
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):  # a byte at a time: nothing past the head
+        b = s.recv(1)
+        if not b:
+            break
+        head += b
+    return s, head.split(b"\r\n")[0].decode()
+
+def drain(s, limit):
+    """Reads until the server closes (True) or `limit` seconds pass in all; counts frames."""
+    data, eof, end = b"", False, time.monotonic() + limit
+    try:
+        while True:
+            s.settimeout(max(end - time.monotonic(), 0.01))
+            b = s.recv(65536)
+            if not b:
+                eof = True
+                break
+            data += b
+    except socket.timeout:
+        pass
+    frames, i = 0, 0
+    while i + 2 <= len(data):
+        n, i = data[i + 1] & 0x7F, i + 2
+        if n == 126:
+            n, i = int.from_bytes(data[i:i + 2], "big"), i + 2
+        elif n == 127:
+            n, i = int.from_bytes(data[i:i + 8], "big"), i + 8
+        frames, i = frames + 1, i + n
+    return eof, frames
+
+async def main():
+    sloth, out["sloth_status"] = await asyncio.to_thread(stalled)
+    url = "ws://%s/ws?room=slow&nick=" % addr
+    talkers = [await connect(url + "t%d" % i, local_addr=("127.0.0.2", 0)) for i in range(3)]
+    got = [0, 0, 0]
+    who = asyncio.Queue()
+    async def listen(i, ws):
+        async for m in ws:
+            ev = json.loads(m)
+            if ev["kind"] == "message":
+                got[i] += 1
+            elif ev["kind"] == "who":
+                who.put_nowait(ev["nicks"])
+            elif ev["kind"] == "error":
+                out["error"] = ev["text"]
+    tasks = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(talkers)]
+    text = "x" * 3900
+    sent, dropped, deadline = 0, False, time.monotonic() + 60
+    # Four a second each (the limit is five), and /who every other second.
+    while not dropped and time.monotonic() < deadline:
+        for ws in talkers:
+            await ws.send(text)
+            sent += 1
+        if sent % 24 == 0:
+            await talkers[0].send("/who")
+            dropped = "sloth" not in await asyncio.wait_for(who.get(), 5)
+        await asyncio.sleep(0.25)
+    out["dropped"] = dropped
+    out["sent"] = sent
+    await asyncio.sleep(1)
+    out["others_got_all"] = got == [sent] * 3 or got
+    # Its session gave up on it 10 s after its first stuck send (before the
+    # drop) and closed the connection: what the kernel held for it, then
+    # the end, come at once (a session still sending would now go on with
+    # its queue and a close handshake of up to 10 s).
+    await asyncio.sleep(11)
+    eof, frames = await asyncio.to_thread(drain, sloth, 3)
+    out["sloth_closed"] = eof
+    out["sloth_missed_some"] = frames < sent
+    # Its place is free again: a fourth connection from 127.0.0.2 is let in.
+    try:
+        async with connect(url + "late", local_addr=("127.0.0.2", 0)) as late:
+            out["late_welcome"] = json.loads(await asyncio.wait_for(late.recv(), 5))["kind"]
+    except InvalidStatus as e:
+        out["late_welcome"] = e.response.status_code
+    for ws in talkers:
+        await ws.close()
+    for t in tasks:
+        t.cancel()
+    print(json.dumps(out))
+
+asyncio.run(main())
+EOF
+out=$(timeout 90 "$PYTHON" chat_slow.py "$CHAT" 2>&1)
+echo "$out" | tail -3
+check "chat: a client that stops reading is dropped from its room" True "$(field "$out" "['dropped']")"
+check "chat: the room's others got every message meanwhile" True "$(field "$out" "['others_got_all']")"
+check "chat: the server had closed the stalled connection" True "$(field "$out" "['sloth_closed']")"
+check "chat: ... and it never got what it fell behind on" True "$(field "$out" "['sloth_missed_some']")"
+check "chat: its per-IP place is given back" welcome "$(field "$out" "['late_welcome']")"
+
 DEVTOOLS=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start chromium.log chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
     --user-data-dir="$WORK/profile" --remote-debugging-address=127.0.0.1 \
