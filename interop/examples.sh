@@ -348,8 +348,8 @@ for _ in $(seq 100); do
     [ "$(grep -c "127.0.0.1:$B2.*healthy: true" reverse.log)" -gt "$ups" ] && break
     sleep 0.1
 done
-# Its circuit breaker (opened by the failed requests) lets a probe through
-# once its 5 s cool-down is over; from then on it takes its share again.
+# The checks that see it come back also close its circuit breaker (which
+# the failed requests opened): it takes its share again at once.
 for _ in $(seq 40); do
     [ "$($C "http://$REV/hello")" = "backend 2" ] && break
     sleep 0.25

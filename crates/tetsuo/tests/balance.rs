@@ -151,6 +151,32 @@ async fn a_failed_probe_ejects_again() {
     assert!(lb.pick(None).is_none(), "ejected again");
 }
 
+#[tokio::test(start_paused = true)]
+async fn checks_that_see_an_endpoint_come_back_close_its_breaker() {
+    let breaker = BreakerConfig {
+        consecutive_failures: 1,
+        cool_down: Duration::from_secs(30),
+        ..BreakerConfig::default()
+    };
+    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    lb.insert("only", 1);
+    // Traffic fails on it (its breaker opens), then the checks see it down.
+    lb.pick(None).unwrap().failure();
+    lb.set_healthy(&"only", false);
+    assert!(lb.pick(None).is_none());
+    // Up again by the checks: taken at once, not after the 30 s cool-down.
+    lb.set_healthy(&"only", true);
+    assert!(lb.endpoints().iter().all(|e| !e.ejected));
+    let pick = lb.pick(None).expect("back in");
+    drop(pick);
+    assert_eq!(count(&lb, 10)["only"], 10, "closed, not half-open");
+    // A verdict that does not change (healthy all along) leaves the
+    // breaker to traffic: failures still eject.
+    lb.pick(None).unwrap().failure();
+    lb.set_healthy(&"only", true);
+    assert!(lb.pick(None).is_none(), "still ejected");
+}
+
 #[test]
 fn consistent_hashing_moves_about_one_in_n_keys() {
     let lb = Balancer::new(Policy::ConsistentHash { replicas: 100 });

@@ -2,7 +2,8 @@
 //! weighted round-robin, least outstanding requests, power of two choices
 //! and consistent hashing, each endpoint behind a circuit breaker (passive
 //! health: failures seen in real traffic eject it for a cool-down, then a
-//! probe decides) and an active health flag that checks can set.
+//! probe decides) and an active health flag that checks can set (checks
+//! that see an endpoint come back also close its breaker).
 //!
 //! A [`Pick`] is one request's use of an endpoint: it counts as outstanding
 //! until dropped, and reports the outcome with [`Pick::success`] or
@@ -243,10 +244,29 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
     }
 
     /// Marks `endpoint` healthy or not (an active health check's verdict):
-    /// an unhealthy endpoint is not picked.
+    /// an unhealthy endpoint is not picked. One marked healthy again after
+    /// being unhealthy also has its circuit breaker closed: the failures
+    /// that opened it were that outage's, which the checks have seen end
+    /// (as Envoy unejects a host on a passing active check), so it takes
+    /// traffic at once rather than after the rest of a cool-down.
+    ///
+    /// ```
+    /// use tetsuo::balance::{Balancer, Policy};
+    ///
+    /// let lb = Balancer::new(Policy::RoundRobin);
+    /// lb.insert("10.0.0.1:80", 1);
+    /// lb.set_healthy(&"10.0.0.1:80", false);
+    /// assert!(lb.pick(None).is_none());
+    /// lb.set_healthy(&"10.0.0.1:80", true);
+    /// assert_eq!(*lb.pick(None).unwrap().endpoint(), "10.0.0.1:80");
+    /// ```
     pub fn set_healthy(&self, endpoint: &E, healthy: bool) {
         let mut state = self.lock();
         if let Some(e) = state.entries.iter_mut().find(|e| &e.endpoint == endpoint) {
+            if healthy && !e.healthy {
+                *e.shared.breaker.lock().unwrap_or_else(|p| p.into_inner()) =
+                    CircuitBreaker::new(self.breaker.clone(), now());
+            }
             e.healthy = healthy;
         }
     }
