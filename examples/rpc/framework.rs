@@ -9,7 +9,10 @@
 //! bounded by the deadline the caller sent (at most a minute); a `cancel`,
 //! or the connection closing, stops it. A connection runs at most 256
 //! calls at once (the next frame waits), a server holds at most 4096
-//! connections, and a frame's memory grows only as its bytes arrive.
+//! connections, and a frame's memory grows only as its bytes arrive. A
+//! connection idle for two minutes (no call running, nothing sent) is
+//! closed, and so is one whose frame takes over 30 s to arrive; the
+//! client's pool opens another when it next needs one.
 //!
 //! **Client** ([`Client`]): a pool of multiplexed connections per server,
 //! opened on demand and again after a failure, servers chosen by tetsuo's
@@ -37,7 +40,9 @@ use tetsuo::balance::{Balancer, Policy};
 use tetsuo::connect::BreakerConfig;
 use tetsuo::net::TcpConnector;
 use tetsuo::tls::{TlsAcceptor, TlsConnector};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -50,6 +55,12 @@ const MAX_IN_FLIGHT: usize = 256;
 const MAX_CONNECTIONS: usize = 4096;
 /// The longest a server lets a call run, whatever deadline it came with.
 const MAX_DEADLINE: Duration = Duration::from_secs(60);
+/// A connection with no call running that sends nothing for this long is
+/// closed by the server (its place is for someone else).
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A frame once begun must arrive whole within this (a client trickling
+/// bytes cannot hold a connection).
+pub(crate) const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One frame on the wire.
 #[derive(Debug, Serialize, Deserialize)]
@@ -254,10 +265,12 @@ pub(crate) async fn serve(
     }
 }
 
-/// Serves one connection until the client closes it. Dropping the future
-/// (the server stopping) closes the connection and stops its calls.
+/// Serves one connection until the client closes it or it idles (see
+/// [`IDLE_TIMEOUT`], [`FRAME_TIMEOUT`]). Dropping the future (the server
+/// stopping) closes the connection and stops its calls.
 pub(crate) async fn serve_connection(io: impl Io, service: Arc<Service>) -> std::io::Result<()> {
-    let (mut reader, writer) = tokio::io::split(io);
+    let (reader, writer) = tokio::io::split(io);
+    let mut reader = BufReader::new(reader);
     let (tx, rx) = mpsc::channel(1024);
     let running = Running::default();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
@@ -267,10 +280,28 @@ pub(crate) async fn serve_connection(io: impl Io, service: Arc<Service>) -> std:
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 break Ok(());
             };
-            let frame = match read_frame(&mut reader).await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
+            // Waiting for a frame to begin (no bytes are lost if this
+            // times out): idle with nothing running ends the connection.
+            let began = loop {
+                match tokio::time::timeout(IDLE_TIMEOUT, reader.fill_buf()).await {
+                    Ok(result) => break Some(result.map(|_| ())),
+                    Err(_) if running.0.lock().unwrap().is_empty() => break None,
+                    Err(_) => {}
+                }
+            };
+            let read = match began {
+                Some(Ok(())) => tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut reader)).await,
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()), // idle
+            };
+            let frame = match read {
+                Ok(Ok(Some(frame))) => frame,
+                Ok(Ok(None)) => break Ok(()),
+                Ok(Err(e)) => break Err(e),
+                Err(_) => {
+                    let msg = format!("a frame took over {FRAME_TIMEOUT:?} to arrive");
+                    break Err(std::io::Error::new(std::io::ErrorKind::TimedOut, msg));
+                }
             };
             match frame {
                 Frame::Call {

@@ -169,6 +169,46 @@ async fn oversized_and_malformed_frames_close_the_connection() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn idle_and_trickling_connections_are_closed_and_the_pool_reconnects() {
+    let (addr, _, _stop) = start("127.0.0.1:0".parse().unwrap(), None).await;
+    // Silent from the start: closed once idle for IDLE_TIMEOUT.
+    let began = tokio::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(2 * framework::IDLE_TIMEOUT, silent.read_to_end(&mut rest));
+    assert!(matches!(closed.await, Ok(Ok(0))), "not closed");
+    assert!(began.elapsed() >= framework::IDLE_TIMEOUT);
+    // A frame begun and never finished: closed after FRAME_TIMEOUT.
+    let began = tokio::time::Instant::now();
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(b"\x00\x00\x00\x20{\"type\"")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(2 * framework::IDLE_TIMEOUT, trickle.read_to_end(&mut rest));
+    assert!(matches!(closed.await, Ok(Ok(0))), "not closed");
+    let took = began.elapsed();
+    assert!(
+        took >= framework::FRAME_TIMEOUT && took < framework::IDLE_TIMEOUT,
+        "{took:?}"
+    );
+    // A pooled client whose connection the server closed as idle opens
+    // another, even for a call that is not idempotent.
+    let client = Client::new(&[addr.to_string()], ClientConfig::default());
+    let add = |a: f64| calc::Operands { a, b: 1.0 };
+    let options = CallOptions::default;
+    assert_eq!(
+        client.call::<_, f64>("add", &add(1.0), options()).await,
+        Ok(2.0)
+    );
+    tokio::time::sleep(framework::IDLE_TIMEOUT + SECOND).await;
+    assert_eq!(
+        client.call::<_, f64>("add", &add(2.0), options()).await,
+        Ok(3.0)
+    );
+}
+
 #[tokio::test]
 async fn a_call_too_large_for_a_frame_is_refused_and_the_connection_lives_on() {
     let (addr, _, _stop) = start("127.0.0.1:0".parse().unwrap(), None).await;
