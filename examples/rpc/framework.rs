@@ -11,11 +11,11 @@
 //! calls at once (the next frame waits), a server holds at most 4096
 //! connections, and a frame's memory grows only as its bytes arrive. A
 //! connection idle for two minutes (no call running, nothing sent) is
-//! closed, and so is one whose frame takes over 30 s to arrive; the
-//! client's pool opens another when it next needs one.
+//! closed, and so is one whose frame takes over 30 s to arrive.
 //!
 //! **Client** ([`Client`]): a pool of multiplexed connections per server,
-//! opened on demand and again after a failure, servers chosen by tetsuo's
+//! opened on demand, again after a failure, and anew after a minute
+//! unused (before the server would close it), servers chosen by tetsuo's
 //! load balancer (its circuit breaker skips one that keeps failing);
 //! a call has a deadline covering everything (waiting for a connection,
 //! connecting, retries), stops (and cancels on the server) when dropped,
@@ -61,6 +61,10 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// A frame once begun must arrive whole within this (a client trickling
 /// bytes cannot hold a connection).
 pub(crate) const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// A pooled connection unused for this long is replaced rather than used:
+/// well before the server's [`IDLE_TIMEOUT`], so that a call is not sent
+/// just as the server closes the connection.
+const CLIENT_IDLE: Duration = Duration::from_secs(60);
 
 /// One frame on the wire.
 #[derive(Debug, Serialize, Deserialize)]
@@ -394,6 +398,7 @@ pub(crate) struct Connection {
     pending: Pending,
     next_id: AtomicU64,
     closed: Arc<AtomicBool>,
+    last_call: Mutex<Instant>,
 }
 
 impl Connection {
@@ -435,12 +440,19 @@ impl Connection {
             pending,
             next_id: AtomicU64::new(1),
             closed,
+            last_call: Mutex::new(Instant::now()),
         }
     }
 
     /// Whether the connection has failed (a new one is needed).
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+
+    /// Whether it has had no call for `CLIENT_IDLE` (and none is waiting).
+    fn is_stale(&self) -> bool {
+        self.last_call.lock().unwrap().elapsed() >= CLIENT_IDLE
+            && self.pending.lock().unwrap().is_empty()
     }
 
     /// One call, answered within `timeout`. Dropping the future cancels
@@ -452,6 +464,7 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Value, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        *self.last_call.lock().unwrap() = Instant::now();
         let (reply_tx, reply) = oneshot::channel();
         {
             // Checked under the lock the reader clears `pending` with: a
@@ -681,7 +694,7 @@ impl Client {
         let slots = &self.slots[server];
         let slot = &slots[self.next_slot.fetch_add(1, Ordering::Relaxed) as usize % slots.len()];
         let mut slot = slot.lock().await;
-        if let Some(conn) = slot.as_ref().filter(|c| !c.is_closed()) {
+        if let Some(conn) = slot.as_ref().filter(|c| !c.is_closed() && !c.is_stale()) {
             return Ok(conn.clone());
         }
         *slot = None;

@@ -193,8 +193,8 @@ async fn idle_and_trickling_connections_are_closed_and_the_pool_reconnects() {
         took >= framework::FRAME_TIMEOUT && took < framework::IDLE_TIMEOUT,
         "{took:?}"
     );
-    // A pooled client whose connection the server closed as idle opens
-    // another, even for a call that is not idempotent.
+    // A pooled client replaces a connection before the server closes it
+    // as idle, so even a call that is not idempotent never meets the close.
     let client = Client::new(&[addr.to_string()], ClientConfig::default());
     let add = |a: f64| calc::Operands { a, b: 1.0 };
     let options = CallOptions::default;
