@@ -177,6 +177,35 @@ async fn checks_that_see_an_endpoint_come_back_close_its_breaker() {
     assert!(lb.pick(None).is_none(), "still ejected");
 }
 
+#[tokio::test(start_paused = true)]
+async fn picks_from_before_a_recovery_report_to_nobody() {
+    let breaker = BreakerConfig {
+        consecutive_failures: 1,
+        cool_down: Duration::from_secs(30),
+        ..BreakerConfig::default()
+    };
+    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    lb.insert("only", 1);
+    // A request in flight as it goes down, and its breaker's probe.
+    let late = lb.pick(None).unwrap();
+    lb.pick(None).unwrap().failure();
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let old_probe = lb.pick(None).expect("half-open: a probe");
+    lb.set_healthy(&"only", false);
+    lb.set_healthy(&"only", true);
+    // The request of the outage fails only now: it does not eject it.
+    late.failure();
+    assert_eq!(count(&lb, 10)["only"], 10);
+    // Ejected again by traffic; the new probe's success restores it, the
+    // old probe abandoned meanwhile does not undo that.
+    lb.pick(None).unwrap().failure();
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let probe = lb.pick(None).expect("the new probe");
+    drop(old_probe);
+    probe.success();
+    assert_eq!(count(&lb, 10)["only"], 10);
+}
+
 #[test]
 fn consistent_hashing_moves_about_one_in_n_keys() {
     let lb = Balancer::new(Policy::ConsistentHash { replicas: 100 });
@@ -327,6 +356,29 @@ async fn http_checks_want_the_expected_status() {
     let sick = status.iter().find(|e| !e.healthy).expect("one marked down");
     assert_eq!(sick.endpoint, addrs[1]);
     assert!((0..10).all(|_| lb.pick(None).unwrap().endpoint() == &addrs[0]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn checks_start_from_the_balancers_mark() {
+    use tetsuo::balance::health::HealthCheck;
+
+    let lb = Balancer::new(Policy::RoundRobin);
+    lb.set([("up".to_owned(), 1), ("down".to_owned(), 1)]);
+    lb.set_healthy(&"down".to_owned(), false);
+    // Its probes fail: the checks must not mark it healthy on their own.
+    let _checks = HealthCheck::new(|e: String| async move { e == "up" })
+        .interval(Duration::from_secs(1))
+        .thresholds(2, 10)
+        .spawn(lb.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let down = lb.endpoints().into_iter().find(|e| e.endpoint == "down");
+        assert!(
+            !down.unwrap().healthy,
+            "marked healthy with no passing check"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

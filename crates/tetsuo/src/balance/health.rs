@@ -197,12 +197,20 @@ where
             let endpoints: Vec<E> = status.iter().map(|s| s.endpoint.clone()).collect();
             seen.retain(|e, _| endpoints.contains(e));
             // An endpoint removed and added again (discovery) comes back
-            // marked healthy: the checks' verdict holds until they change it.
+            // marked healthy: the checks' verdict holds until they change
+            // it. One new to the checks starts from the balancer's mark
+            // (healthy, unless someone marked it down).
             for st in &status {
-                if let Some((_, _, healthy)) = seen.get(&st.endpoint)
-                    && *healthy != st.healthy
-                {
-                    balancer.set_healthy(&st.endpoint, *healthy);
+                match seen.get(&st.endpoint) {
+                    Some((_, _, healthy)) if *healthy != st.healthy => {
+                        balancer.set_healthy(&st.endpoint, *healthy);
+                    }
+                    Some(_) => {}
+                    None => {
+                        metrics::gauge!("tetsuo_endpoint_healthy", "endpoint" => st.endpoint.to_string())
+                            .set(if st.healthy { 1.0 } else { 0.0 });
+                        seen.insert(st.endpoint.clone(), (0, 0, st.healthy));
+                    }
                 }
             }
             let mut probes = JoinSet::new();
@@ -221,12 +229,9 @@ where
                     "result" => if ok { "pass" } else { "fail" }
                 )
                 .increment(1);
-                let entry = seen.entry(e.clone()).or_insert_with(|| {
-                    // Healthy until shown otherwise.
-                    metrics::gauge!("tetsuo_endpoint_healthy", "endpoint" => e.to_string())
-                        .set(1.0);
-                    (0, 0, true)
-                });
+                let Some(entry) = seen.get_mut(&e) else {
+                    continue;
+                };
                 if ok {
                     entry.0 += 1;
                     entry.1 = 0;

@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -86,6 +86,9 @@ pub struct EndpointStatus<E> {
 struct Shared {
     outstanding: AtomicUsize,
     breaker: Mutex<CircuitBreaker>,
+    /// Bumped (under the breaker's lock) when the checks close the
+    /// breaker: picks from before then report to nobody.
+    generation: AtomicU64,
 }
 
 struct Entry<E> {
@@ -185,6 +188,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                 None => Arc::new(Shared {
                     outstanding: AtomicUsize::new(0),
                     breaker: Mutex::new(CircuitBreaker::new(self.breaker.clone(), now())),
+                    generation: AtomicU64::new(0),
                 }),
             };
             state.entries.push(Entry {
@@ -248,7 +252,9 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
     /// being unhealthy also has its circuit breaker closed: the failures
     /// that opened it were that outage's, which the checks have seen end
     /// (as Envoy unejects a host on a passing active check), so it takes
-    /// traffic at once rather than after the rest of a cool-down.
+    /// traffic at once rather than after the rest of a cool-down; picks
+    /// made before then (requests of the outage, an old probe) report to
+    /// nobody.
     ///
     /// ```
     /// use tetsuo::balance::{Balancer, Policy};
@@ -264,8 +270,11 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
         let mut state = self.lock();
         if let Some(e) = state.entries.iter_mut().find(|e| &e.endpoint == endpoint) {
             if healthy && !e.healthy {
-                *e.shared.breaker.lock().unwrap_or_else(|p| p.into_inner()) =
-                    CircuitBreaker::new(self.breaker.clone(), now());
+                // Picks made before (a probe, requests of the outage)
+                // report to nobody: only what follows counts.
+                let mut breaker = e.shared.breaker.lock().unwrap_or_else(|p| p.into_inner());
+                *breaker = CircuitBreaker::new(self.breaker.clone(), now());
+                e.shared.generation.fetch_add(1, Ordering::AcqRel);
             }
             e.healthy = healthy;
         }
@@ -327,7 +336,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
         loop {
             let chosen = self.choose(&mut state, &usable, key)?;
             let entry = &state.entries[chosen];
-            let probe = {
+            let (probe, generation) = {
                 let mut breaker = entry
                     .shared
                     .breaker
@@ -339,7 +348,10 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                     usable[chosen] = false;
                     continue;
                 }
-                breaker.state() == BreakerState::HalfOpen
+                (
+                    breaker.state() == BreakerState::HalfOpen,
+                    entry.shared.generation.load(Ordering::Acquire),
+                )
             };
             entry.shared.outstanding.fetch_add(1, Ordering::AcqRel);
             return Some(Pick {
@@ -347,6 +359,7 @@ impl<E: Clone + Eq + Hash> Balancer<E> {
                 shared: entry.shared.clone(),
                 reported: false,
                 probe,
+                generation,
             });
         }
     }
@@ -495,6 +508,9 @@ pub struct Pick<E> {
     /// This pick is the half-open breaker's probe: only its outcome
     /// settles the breaker while it is half-open.
     probe: bool,
+    /// The breaker's generation when picked: reports to a later one are
+    /// dropped.
+    generation: u64,
 }
 
 impl<E: fmt::Debug> fmt::Debug for Pick<E> {
@@ -514,11 +530,9 @@ impl<E> Pick<E> {
     /// The request succeeded.
     pub fn success(mut self) {
         self.reported = true;
-        let mut breaker = self
-            .shared
-            .breaker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let Some(mut breaker) = self.breaker() else {
+            return;
+        };
         if self.probe || breaker.state() != BreakerState::HalfOpen {
             breaker.on_success(now());
         }
@@ -528,14 +542,23 @@ impl<E> Pick<E> {
     /// reset, timed out, a 5xx): enough of them eject it.
     pub fn failure(mut self) {
         self.reported = true;
-        let mut breaker = self
+        let Some(mut breaker) = self.breaker() else {
+            return;
+        };
+        if self.probe || breaker.state() != BreakerState::HalfOpen {
+            breaker.on_failure(now());
+        }
+    }
+
+    /// The breaker this pick reports to, unless it has been closed by the
+    /// checks since the pick was made.
+    fn breaker(&self) -> Option<MutexGuard<'_, CircuitBreaker>> {
+        let breaker = self
             .shared
             .breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if self.probe || breaker.state() != BreakerState::HalfOpen {
-            breaker.on_failure(now());
-        }
+        (self.shared.generation.load(Ordering::Acquire) == self.generation).then_some(breaker)
     }
 }
 
@@ -546,12 +569,9 @@ impl<E> Drop for Pick<E> {
             // A probe abandoned without a verdict must not hold the breaker
             // half-open for ever: it counts against the endpoint (another
             // probe follows the cool-down).
-            let mut breaker = self
-                .shared
-                .breaker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if breaker.state() == BreakerState::HalfOpen {
+            if let Some(mut breaker) = self.breaker()
+                && breaker.state() == BreakerState::HalfOpen
+            {
                 breaker.on_failure(now());
             }
         }
