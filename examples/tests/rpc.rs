@@ -169,44 +169,75 @@ async fn oversized_and_malformed_frames_close_the_connection() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn idle_and_trickling_connections_are_closed_and_the_pool_reconnects() {
+// Time is paused only while nothing but the server's timers is left to
+// happen: the connections are made and their bytes delivered first.
+#[tokio::test]
+async fn idle_and_trickling_connections_are_closed() {
     let (addr, _, _stop) = start("127.0.0.1:0".parse().unwrap(), None).await;
-    // Silent from the start: closed once idle for IDLE_TIMEOUT.
     let began = tokio::time::Instant::now();
+    // Silent from the start, and a frame begun and never finished.
     let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut rest = Vec::new();
-    let closed = tokio::time::timeout(2 * framework::IDLE_TIMEOUT, silent.read_to_end(&mut rest));
-    assert!(matches!(closed.await, Ok(Ok(0))), "not closed");
-    assert!(began.elapsed() >= framework::IDLE_TIMEOUT);
-    // A frame begun and never finished: closed after FRAME_TIMEOUT.
-    let began = tokio::time::Instant::now();
     let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
     trickle
         .write_all(b"\x00\x00\x00\x20{\"type\"")
         .await
         .unwrap();
-    let closed = tokio::time::timeout(2 * framework::IDLE_TIMEOUT, trickle.read_to_end(&mut rest));
-    assert!(matches!(closed.await, Ok(Ok(0))), "not closed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::pause();
+    let mut rest = Vec::new();
+    let limit = 2 * framework::IDLE_TIMEOUT;
+    let closed = tokio::time::timeout(limit, trickle.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "trickle not closed");
     let took = began.elapsed();
     assert!(
         took >= framework::FRAME_TIMEOUT && took < framework::IDLE_TIMEOUT,
         "{took:?}"
     );
-    // A pooled client replaces a connection before the server closes it
-    // as idle, so even a call that is not idempotent never meets the close.
-    let client = Client::new(&[addr.to_string()], ClientConfig::default());
+    let closed = tokio::time::timeout(limit, silent.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "silent not closed");
+    assert!(began.elapsed() >= framework::IDLE_TIMEOUT);
+    tokio::time::resume();
+}
+
+#[tokio::test]
+async fn the_pool_replaces_a_connection_before_the_server_would_close_it() {
+    // A server that counts the connections it accepts.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = Arc::new(calc::service(Arc::default()));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = accepted.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(framework::serve_connection(stream, service.clone()));
+        }
+    });
+    let config = ClientConfig {
+        connections_per_server: 1,
+        ..ClientConfig::default()
+    };
+    let client = Client::new(&[addr.to_string()], config);
     let add = |a: f64| calc::Operands { a, b: 1.0 };
-    let options = CallOptions::default;
-    assert_eq!(
-        client.call::<_, f64>("add", &add(1.0), options()).await,
-        Ok(2.0)
-    );
-    tokio::time::sleep(framework::IDLE_TIMEOUT + SECOND).await;
-    assert_eq!(
-        client.call::<_, f64>("add", &add(2.0), options()).await,
-        Ok(3.0)
-    );
+    // Not idempotent: it must never meet a connection the server closes.
+    let call = |a| {
+        let client = client.clone();
+        async move {
+            client
+                .call::<_, f64>("add", &add(a), CallOptions::default())
+                .await
+        }
+    };
+    assert_eq!(call(1.0).await, Ok(2.0));
+    assert_eq!(call(2.0).await, Ok(3.0));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
+    // Unused for a minute (the server would close it at two): replaced.
+    tokio::time::pause();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    tokio::time::resume();
+    assert_eq!(call(3.0).await, Ok(4.0));
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+    server.abort();
 }
 
 #[tokio::test]
