@@ -86,14 +86,17 @@ fn split_target(target: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
+/// How long stdin may still be sent once the peer has closed its side.
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Copies stdin to `stream` and `stream` to stdout, half-closing at the end
-/// of stdin, until the peer closes.
+/// of stdin, until the peer closes (and stdin's input ready by then is sent).
 async fn pump<S>(stream: S, verbose: bool) -> anyhow::Result<()>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut from_peer, mut to_peer) = tokio::io::split(stream);
-    let upload = tokio::spawn(async move {
+    let mut upload = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let sent = copy(&mut stdin, &mut to_peer).await;
         // Half-close: the peer sees end of stream and can finish its answer.
@@ -111,8 +114,15 @@ where
             .await
             .context("stdin task")?
             .map_err(tetsuo::Error::from)?;
-    } else {
-        // The peer closed first; stdin is still open. Nothing more can be sent.
+    } else if tokio::time::timeout(UPLOAD_GRACE, &mut upload)
+        .await
+        .is_err()
+    {
+        // The peer closed its side first. Input already on stdin still
+        // goes out (a half-closed peer may read it) within a grace period,
+        // as with socat's -t; a stdin that stays open (a terminal) does not
+        // hold the exit. What the upload meets now (the peer gone
+        // altogether) is no error of ours.
         upload.abort();
     }
     if verbose {

@@ -29,6 +29,36 @@ fn connect_round_trips_through_tcp_echo() {
 }
 
 #[test]
+fn connect_still_sends_stdin_to_a_peer_that_closed_its_side_first() {
+    // A peer like `nc -l -N`: it greets, shuts down its sending side at
+    // once, and reads what comes until the end. Many rounds: the input is
+    // ready on stdin, but the peer's end of stream often arrives first.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let rounds = 20;
+    let peer = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..rounds {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"greeting").unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut heard = Vec::new();
+            s.read_to_end(&mut heard).unwrap();
+            got.push(heard);
+        }
+        got
+    });
+    for _ in 0..rounds {
+        let out = connect(&[&addr], b"from tetsuo");
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"greeting");
+    }
+    for heard in peer.join().unwrap() {
+        assert_eq!(heard, b"from tetsuo");
+    }
+}
+
+#[test]
 fn echo_listens_on_every_address_given() {
     let server = Server::start(&["echo", "--listen", "[::1]:0"]);
     let addr = server.addr();
