@@ -77,7 +77,7 @@ echo "$summary" | sed 's/^/  /'
 check "Autobahn fuzzingclient -> tetsuo serve /ws: no failed case" 0 "$rc"
 
 # --- fuzzingserver <- tetsuo ws --autobahn --------------------------------------
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat >server.json <<EOF
 {"url": "ws://127.0.0.1:$PORT", "outdir": "$WORK/reports/client",
  "cases": $CASES, "exclude-cases": [], "exclude-agent-cases": {}}

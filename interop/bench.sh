@@ -19,11 +19,7 @@ cd "$WORK" || exit 1
 mkdir -p root
 printf 'Hello from a peer' >root/hello
 make_certs "bench interop CA"
-read -r TLS_PORT H2C_PORT PY_PORT SSL_PORT WS_PORT TCP_PORT < <("$PYTHON" -c '
-import socket
-s = [socket.socket() for _ in range(6)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+read -r TLS_PORT H2C_PORT PY_PORT SSL_PORT WS_PORT TCP_PORT < <(free_ports 6)
 start nghttpd-tls.log nghttpd -a 127.0.0.1 -d root "$TLS_PORT" srv.key srv.pem
 start nghttpd-h2c.log nghttpd -a 127.0.0.1 --no-tls -d root "$H2C_PORT"
 start python-http.log "$PYTHON" -m http.server --bind 127.0.0.1 --directory root "$PY_PORT"

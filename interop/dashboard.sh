@@ -20,7 +20,7 @@ start serve.log "$T" serve --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0
 HTTP=$(wait_for_line serve.log 'http://' | sed 's|.*http://||')
 HTTPS=$(wait_for_line serve.log 'https://' | sed 's|.*https://||')
 
-DEVTOOLS=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DEVTOOLS=$(free_port)
 start chromium.log chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
     --user-data-dir="$WORK/profile" --remote-debugging-address=127.0.0.1 \
     --remote-debugging-port="$DEVTOOLS" --window-size=1000,700 --ignore-certificate-errors \

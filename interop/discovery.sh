@@ -14,13 +14,6 @@ PYTHON=${PYTHON:-python3}
 T=$(tetsuo_bin)
 cd "$WORK" || exit 1
 
-free_ports() {
-    "$PYTHON" -c '
-import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])' "$1"
-}
 read -r B1 B2 B3 PROXY ADMIN PROXY2 ADMIN2 PROXY3 ADMIN3 ETCD ETCD_PEER PROXY4 ADMIN4 DNS \
     < <(free_ports 14)
 

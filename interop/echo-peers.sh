@@ -80,7 +80,7 @@ check "tetsuo connect -> tetsuo echo" "round trip" \
     "$(printf 'round trip' | timeout 10 "$T" connect "$V4")"
 
 # nc as a one-shot server: it sends its greeting, reads ours, then closes.
-NCPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NCPORT=$(free_port)
 printf greeting | timeout 10 nc -l -N 127.0.0.1 "$NCPORT" >"$WORK/nc-got" &
 NCPID=$!
 STARTED_PIDS+=($NCPID)
@@ -92,7 +92,7 @@ wait "$NCPID" 2>/dev/null
 check "tetsuo connect <-> nc -l (both directions)" "greeting|from tetsuo" "$out|$(cat "$WORK/nc-got")"
 
 # --- errors: one line, curl's exit codes ------------------------------------
-FREE=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FREE=$(free_port)
 err=$(timeout 10 "$T" connect "127.0.0.1:$FREE" </dev/null 2>&1 >/dev/null)
 rc=$?
 check "refused: exit 7, one line" "7|tetsuo: connect to 127.0.0.1:$FREE: connection refused" "$rc|$err"

@@ -164,7 +164,7 @@ check "chat: the server had closed the stalled connection" True "$(field "$out" 
 check "chat: ... and it never got what it fell behind on" True "$(field "$out" "['sloth_missed_some']")"
 check "chat: its per-IP place is given back" welcome "$(field "$out" "['late_welcome']")"
 
-DEVTOOLS=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DEVTOOLS=$(free_port)
 start chromium.log chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
     --user-data-dir="$WORK/profile" --remote-debugging-address=127.0.0.1 \
     --remote-debugging-port="$DEVTOOLS" --window-size=900,600 about:blank
@@ -280,10 +280,8 @@ check "chat: nobody was left connected" yes \
     "$(grep -q '0 chatters still connected' chat.log && echo yes)"
 
 ## proxy ###################################################################
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # served_port LOG: the port a python http.server started with port 0 (and
-# -u) reports; better than free_port, whose port some connection's source
-# port could take before the server binds it.
+# -u) reports.
 served_port() { wait_for_line "$1" 'Serving HTTP' | sed 's/.* port \([0-9]*\).*/\1/'; }
 # An origin server (python's http.server) and a TLS one (openssl s_server).
 mkdir -p origin/sub && echo origin >origin/hello

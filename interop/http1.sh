@@ -92,7 +92,7 @@ check "wrk keep-alive run without errors" "0" "$errors"
 check "wrk served requests" "yes" "$([ "${rps:-0}" -gt 1000 ] && echo yes || echo "no ($rps req/s)")"
 
 # --- tetsuo get against other servers -----------------------------------------
-PY_PORT=$("${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PY_PORT=$(free_port)
 (cd root && start ../pyhttp.log "${PYTHON:-python3}" -m http.server "$PY_PORT" --bind 127.0.0.1)
 for _ in $(seq 50); do c -o /dev/null "http://127.0.0.1:$PY_PORT/" 2>/dev/null && break; sleep 0.1; done
 check "tetsuo get from python http.server" "$(sha256sum <root/big.bin)" \
@@ -102,7 +102,7 @@ check "tetsuo get -i shows python's head" "HTTP/1.1 200 OK" \
 code=$(timeout 30 "$T" get -f "http://127.0.0.1:$PY_PORT/missing" >/dev/null 2>&1; echo $?)
 check "tetsuo get -f exits 22 on python's 404" "22" "$code"
 
-SS_PORT=$("${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SS_PORT=$(free_port)
 start s_server.log openssl s_server -accept "127.0.0.1:$SS_PORT" -cert srv.pem -key srv.key -www -quiet
 for _ in $(seq 50); do (echo | timeout 2 openssl s_client -connect "127.0.0.1:$SS_PORT" >/dev/null 2>&1) && break; sleep 0.1; done
 out=$(timeout 30 "$T" get --cacert ca.pem "https://localhost:$SS_PORT/" 2>&1 | grep -c 'Ciphers supported in s_server')

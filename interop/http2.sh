@@ -99,11 +99,7 @@ mkdir -p root
 printf 'Hello from nghttpd' >root/hello
 make_certs "HTTP2 Interop CA"
 # nghttpd takes a port number: two free ones.
-read -r TLS_PORT H2C_PORT < <("$PYTHON" -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+read -r TLS_PORT H2C_PORT < <(free_ports 2)
 start nghttpd-tls.log nghttpd -a 127.0.0.1 -d root "$TLS_PORT" srv.key srv.pem
 start nghttpd-h2c.log nghttpd -a 127.0.0.1 --no-tls -d root "$H2C_PORT"
 for port in "$TLS_PORT" "$H2C_PORT"; do

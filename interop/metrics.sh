@@ -20,14 +20,13 @@ start serve.log "$T" serve --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
     --max-conns 3 --header-timeout 0.5
 HTTP=$(wait_for_line serve.log 'http://' | sed 's|.*http://||')
 HTTPS=$(wait_for_line serve.log 'https://' | sed 's|.*https://||')
-read -r PROXY ADMIN < <("$PYTHON" -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-start proxy.log "$T" proxy --listen "127.0.0.1:$PROXY" --admin "127.0.0.1:$ADMIN" \
+# Every listener binds port 0 and says which port it got (a port picked
+# beforehand can be taken meanwhile as some connection's source port).
+port_in() { wait_for_line "$1" "$2" | sed 's|.*:||'; }
+start proxy.log "$T" proxy --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
     --upstream "http://$HTTP" --health-path /healthz --health-interval 0.2
-wait_for_line proxy.log 'listening on' >/dev/null
+ADMIN=$(port_in proxy.log 'admin on')
+PROXY=$(port_in proxy.log 'listening on')
 
 # A second proxy in front of an HTTPS backend reached through `tetsuo socks`,
 # one connection at a time: TLS, proxy, pool wait and eviction families.
@@ -35,17 +34,13 @@ make_certs "metrics test CA"
 start tls-serve.log "$T" serve --listen 127.0.0.1:0 --tls --tls-listen 127.0.0.1:0 \
     --cert srv.pem --key srv.key --alpn http/1.1 --idle-timeout 0.5
 TLS_BACKEND=$(wait_for_line tls-serve.log 'https://' | sed 's|.*https://||')
-read -r SOCKS PROXY2 ADMIN2 < <("$PYTHON" -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-start socks.log "$T" socks --listen "127.0.0.1:$SOCKS"
-wait_for_line socks.log 'listening' >/dev/null
-start proxy2.log "$T" proxy --listen "127.0.0.1:$PROXY2" --admin "127.0.0.1:$ADMIN2" \
+start socks.log "$T" socks --listen 127.0.0.1:0
+SOCKS=$(port_in socks.log 'listening')
+start proxy2.log "$T" proxy --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
     --upstream "https://$TLS_BACKEND" --backend-cacert ca.pem \
     --backend-proxy "socks5://127.0.0.1:$SOCKS" --max-conns-per-backend 1
-wait_for_line proxy2.log 'listening on' >/dev/null
+ADMIN2=$(port_in proxy2.log 'admin on')
+PROXY2=$(port_in proxy2.log 'listening on')
 
 # --- traffic -------------------------------------------------------------------
 for _ in $(seq 20); do timeout 5 curl -s -o /dev/null "http://127.0.0.1:$PROXY/hello"; done

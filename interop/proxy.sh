@@ -23,11 +23,6 @@ if ! id "$PROXY_USER" >/dev/null 2>&1; then
 fi
 echo "$PROXY_USER:$PROXY_PASS" | chpasswd
 
-# A free loopback port (the kernel picks; tiny race, acceptable on loopback).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # wait_port PORT: until something listens on 127.0.0.1:PORT (up to 10 s).
 wait_port() {
     local i

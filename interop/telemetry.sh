@@ -32,11 +32,7 @@ TRACE=4bf92f3577b34da6a3ce929d0e0e4736
 PARENT=00f067aa0ba902b7
 
 # --- the peers ------------------------------------------------------------------
-read -r SD_PORT SD_MGMT < <("$PYTHON" -c '
-import socket
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-t = socket.socket(); t.bind(("127.0.0.1", 0))
-print(u.getsockname()[1], t.getsockname()[1])')
+read -r SD_PORT SD_MGMT < <(free_ports 2)
 cat >statsd.js <<JSEOF
 { port: $SD_PORT, address: "127.0.0.1", mgmt_address: "127.0.0.1", mgmt_port: $SD_MGMT,
   backends: ["./backends/console"], flushInterval: 3600000 }

@@ -45,8 +45,6 @@ ocsp V good.der
 ocsp R revoked.der
 cp good.der staple.der
 
-free_port() { "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # --- s_client against tetsuo echo --tls -----------------------------------------
 start echo.log "$T" echo --tls --cert srv.pem --key srv.key --ocsp-response staple.der \
     --alpn h2,http/1.1 --listen 127.0.0.1:0

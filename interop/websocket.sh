@@ -118,11 +118,7 @@ async def app(scope, receive, send):
                 return
 APPEOF
 make_certs "WebSocket Interop CA"
-read -r HC_TLS HC_H2C < <("$PYTHON" -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+read -r HC_TLS HC_H2C < <(free_ports 2)
 start hypercorn.log "$PYTHON" -m hypercorn --bind "127.0.0.1:$HC_TLS" \
     --insecure-bind "127.0.0.1:$HC_H2C" --certfile srv.pem --keyfile srv.key echo_app:app
 wait_for_line hypercorn.log "Running on http://" >/dev/null

@@ -67,6 +67,33 @@ make_certs() {
         -out srv.pem -extfile srv.ext >/dev/null 2>&1
 }
 
+# free_ports N: N loopback ports (TCP and UDP) free now, for peers that
+# cannot listen on port 0 and say which port they got. They come from below
+# the kernel's ephemeral range, so no connection's source port can take one
+# before the peer binds it (as it can a port from bind(0), which is inside
+# that range); each is checked by binding it.
+free_ports() {
+    "${PYTHON:-python3}" - "$1" <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+first = 10000 if low > 12000 else 1024
+got = []
+while len(got) < int(sys.argv[1]):
+    port = random.randrange(first, low)
+    if port in got:
+        continue
+    try:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    got.append(port)
+print(*got)
+PY
+}
+free_port() { free_ports 1; }
+
 # start LOG CMD...: run CMD in the background, its stdout and stderr to LOG.
 start() {
     local log=$1
