@@ -71,16 +71,20 @@ make_certs() {
 # cannot listen on port 0 and say which port they got. They come from below
 # the kernel's ephemeral range, so no connection's source port can take one
 # before the peer binds it (as it can a port from bind(0), which is inside
-# that range); each is checked by binding it.
+# that range); each is checked by binding it, and none is handed out twice
+# in one script (two picks made before either peer binds could otherwise
+# agree).
 free_ports() {
-    "${PYTHON:-python3}" - "$1" <<'PY'
-import random, socket, sys
+    "${PYTHON:-python3}" - "$1" "$WORK/.ports" <<'PY'
+import os, random, socket, sys
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 first = 10000 if low > 12000 else 1024
+given = sys.argv[2]
+taken = set(open(given).read().split()) if os.path.exists(given) else set()
 got = []
 while len(got) < int(sys.argv[1]):
     port = random.randrange(first, low)
-    if port in got:
+    if port in got or str(port) in taken:
         continue
     try:
         for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
@@ -89,6 +93,8 @@ while len(got) < int(sys.argv[1]):
     except OSError:
         continue
     got.append(port)
+with open(given, "a") as f:
+    f.write(" ".join(map(str, got)) + "\n")
 print(*got)
 PY
 }
