@@ -5,7 +5,8 @@
 #   (history, rooms, nicknames), python websockets checks the limits and a
 #   client that stops reading, and SIGTERM drains with 1001 close frames;
 # - proxy: curl through the forward proxy as HTTP CONNECT and as SOCKS5
-#   (auth, allow-list) and through the reverse proxy (balancing, health);
+#   (auth, allow-list) and through the reverse proxy (balancing, health,
+#   least outstanding while a download is in flight);
 # - echo: nc over TCP, UDP and Unix, openssl s_client over TLS;
 # - http-server / http-client / ws-client: curl, and our clients against
 #   python's http.server and websockets.
@@ -359,6 +360,54 @@ done
 # The checks that see it come back also close its circuit breaker (which
 # the failed requests opened, for 5 s): it takes its share again at once.
 check "proxy: and brought it back when it returned, at once" "1:10 2:10 " "$(spread)"
+
+# Least outstanding requests: a download in flight on one backend keeps the
+# next requests on the other, for as long as its body is being passed on
+# (not just until its head arrives).
+cat >slow_backend.py <<'EOF'
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/slow":
+            chunks = [b".."] * 10  # 3 s in all
+        else:
+            chunks = [("backend %s\n" % sys.argv[1]).encode()]
+        self.send_response(200)
+        self.send_header("Content-Length", str(sum(map(len, chunks))))
+        self.end_headers()
+        for i, chunk in enumerate(chunks):
+            if i:
+                time.sleep(0.3)
+            self.wfile.write(chunk)
+            self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print("port", server.server_address[1], flush=True)
+server.serve_forever()
+EOF
+start lor3.log "$PYTHON" slow_backend.py 3
+start lor4.log "$PYTHON" slow_backend.py 4
+L3=$(wait_for_line lor3.log '^port' | awk '{print $2}')
+L4=$(wait_for_line lor4.log '^port' | awk '{print $2}')
+start lor.log "$EX/proxy" reverse --listen 127.0.0.1:0 --policy lor \
+    --backend "127.0.0.1:$L3" --backend "127.0.0.1:$L4" --health /hello
+LOR=$(wait_for_line lor.log 'listening on' | sed 's|.*http://||')
+timeout 20 curl -s -o slow.out -w '%{http_code}' "http://$LOR/slow" >slow.code &
+SLOW=$!
+sleep 0.6  # its head is through, its body has over 2 s to go
+spread_lor() { for _ in $(seq 10); do $C "http://$LOR/hello"; done | sort | uniq -c | awk '{printf "%s:%s ", $3, $1}'; }
+during=$(spread_lor)
+wait "$SLOW"
+check "proxy (lor): while a download is in flight, every request goes to the other backend" \
+    "200 one backend" "$(cat slow.code) $([[ $during =~ ^[34]:10\ $ ]] && echo one backend || echo "$during")"
+check "proxy (lor): once it is done, both share again" "3:5 4:5 " "$(spread_lor)"
 
 ## rpc #####################################################################
 RPC_PORT=$(free_port)

@@ -19,10 +19,11 @@
 //! fewest in flight, or `p2c`), checks each backend with `GET --health`
 //! every second (two failures take one out, two successes bring it back),
 //! and tries a GET or HEAD that could not reach its backend again (with
-//! round-robin, on the next one). A backend that fails 5 requests in a row
-//! (connection failures and 5xx answers) is also left out
-//! for 5 s by its circuit breaker, whatever its health checks say; then one
-//! request probes it.
+//! round-robin, on the next one). A request counts as in flight on its
+//! backend until its response body has been passed on. A backend that
+//! fails 5 requests in a row (connection failures and 5xx answers) is also
+//! left out for 5 s by its circuit breaker (then one request probes it),
+//! unless its health checks see it go down and come back first.
 //!
 //! ```sh
 //! cargo run --example proxy -- reverse --listen 127.0.0.1:8000 \
@@ -42,7 +43,7 @@ use base64::Engine;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use tetsuo::balance::health::HealthCheck;
-use tetsuo::balance::{Balancer, Policy};
+use tetsuo::balance::{Balancer, Pick, Policy};
 use tetsuo::dns::{Query, Resolve, Resolving, SystemResolver};
 use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
@@ -383,7 +384,8 @@ async fn reverse(opts: Options) -> Result<(), Error> {
 
 /// Sends the request to a backend the balancer picks; a GET or HEAD
 /// without a body that could not reach it is tried again (up to 3 times).
-/// The pick counts as in flight until the response head arrives.
+/// The pick counts as in flight until the response body has been passed
+/// on (what `lor` and `p2c` compare), and its end reports the outcome.
 async fn proxy_to_backend(
     req: Request<Body>,
     balancer: &Balancer<String>,
@@ -417,16 +419,21 @@ async fn proxy_to_backend(
         req.headers_mut().remove(header::HOST); // the client sets the backend's
         match client.execute(req).await {
             Ok(res) => {
+                let mut res = res.into_http();
+                remove_hop_by_hop(res.headers_mut());
                 // A 5xx counts against the backend (its breaker), but is
                 // passed on: the request may have run.
                 if res.status().is_server_error() {
                     pick.failure();
-                } else {
-                    pick.success();
+                    return res;
                 }
-                let mut res = res.into_http();
-                remove_hop_by_hop(res.headers_mut());
-                return res;
+                // No body to wait for (HEAD, 204, 304, empty): done now.
+                if http_body::Body::is_end_stream(res.body()) {
+                    pick.success();
+                    return res;
+                }
+                let pick = Some(pick);
+                return res.map(|body| Body::wrap(InFlight { body, pick }));
             }
             Err(e) => {
                 pick.failure();
@@ -441,6 +448,39 @@ async fn proxy_to_backend(
         }
     }
     status(StatusCode::BAD_GATEWAY)
+}
+
+/// A response body that keeps its backend's pick in flight until it has
+/// been passed on: the end reports success, an error failure.
+struct InFlight {
+    body: Body,
+    pick: Option<Pick<String>>,
+}
+
+impl http_body::Body for InFlight {
+    type Data = bytes::Bytes;
+    type Error = tetsuo::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, tetsuo::Error>>> {
+        let frame = std::task::ready!(std::pin::Pin::new(&mut self.body).poll_frame(cx));
+        match &frame {
+            None => self.pick.take().map(Pick::success),
+            Some(Err(_)) => self.pick.take().map(Pick::failure),
+            Some(Ok(_)) => None,
+        };
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn body_is_empty(body: &Body) -> bool {
