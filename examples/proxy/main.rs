@@ -43,7 +43,7 @@ use base64::Engine;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use tetsuo::balance::health::HealthCheck;
-use tetsuo::balance::{Balancer, Pick, Policy};
+use tetsuo::balance::{Balancer, Policy};
 use tetsuo::dns::{Query, Resolve, Resolving, SystemResolver};
 use tetsuo::http::client::{Client, RedirectPolicy};
 use tetsuo::http::server::{ClientAddr, Server};
@@ -427,13 +427,9 @@ async fn proxy_to_backend(
                     pick.failure();
                     return res;
                 }
-                // No body to wait for (HEAD, 204, 304, empty): done now.
-                if http_body::Body::is_end_stream(res.body()) {
-                    pick.success();
-                    return res;
-                }
-                let pick = Some(pick);
-                return res.map(|body| Body::wrap(InFlight { body, pick }));
+                // In flight until the body has been passed on, whose end
+                // reports the outcome.
+                return res.map(|body| pick.track(body));
             }
             Err(e) => {
                 pick.failure();
@@ -448,39 +444,6 @@ async fn proxy_to_backend(
         }
     }
     status(StatusCode::BAD_GATEWAY)
-}
-
-/// A response body that keeps its backend's pick in flight until it has
-/// been passed on: the end reports success, an error failure.
-struct InFlight {
-    body: Body,
-    pick: Option<Pick<String>>,
-}
-
-impl http_body::Body for InFlight {
-    type Data = bytes::Bytes;
-    type Error = tetsuo::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, tetsuo::Error>>> {
-        let frame = std::task::ready!(std::pin::Pin::new(&mut self.body).poll_frame(cx));
-        match &frame {
-            None => self.pick.take().map(Pick::success),
-            Some(Err(_)) => self.pick.take().map(Pick::failure),
-            Some(Ok(_)) => None,
-        };
-        std::task::Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
 }
 
 fn body_is_empty(body: &Body) -> bool {

@@ -5,8 +5,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -152,47 +150,6 @@ fn idempotent(method: &Method) -> bool {
     )
 }
 
-/// A response body that keeps its backend's pick (outstanding) until it
-/// ends.
-struct Tracked {
-    inner: Body,
-    pick: Option<Pick<String>>,
-}
-
-impl http_body::Body for Tracked {
-    type Data = bytes::Bytes;
-    type Error = tetsuo::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tetsuo::Error>>> {
-        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        match &frame {
-            None => {
-                if let Some(pick) = self.pick.take() {
-                    pick.success();
-                }
-            }
-            Some(Err(_)) => {
-                if let Some(pick) = self.pick.take() {
-                    pick.failure();
-                }
-            }
-            Some(Ok(_)) => {}
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// A backend for this request, not one it already failed on (unless no
 /// other is left).
 fn pick_untried(
@@ -308,23 +265,21 @@ async fn forward(
                 .increment(1);
                 let mut res = res.into_http();
                 tetsuo::http::remove_hop_by_hop(res.headers_mut());
-                let (head, inner) = res.into_parts();
+                if status.is_server_error() {
+                    pick.failure();
+                    return res;
+                }
                 // A body the server will not poll (none at all) cannot
-                // report the outcome: done now.
-                let bodiless = parts.method == Method::HEAD
+                // report the outcome: done now. Otherwise the pick stays
+                // outstanding until the body has been passed on.
+                if parts.method == Method::HEAD
                     || status == StatusCode::NO_CONTENT
                     || status == StatusCode::NOT_MODIFIED
-                    || http_body::Body::is_end_stream(&inner);
-                let pick = if status.is_server_error() {
-                    pick.failure();
-                    None
-                } else if bodiless {
+                {
                     pick.success();
-                    None
-                } else {
-                    Some(pick)
-                };
-                return Response::from_parts(head, Body::wrap(Tracked { inner, pick }));
+                    return res;
+                }
+                return res.map(|body| pick.track(body));
             }
             Err(e) => {
                 metrics::counter!(

@@ -206,6 +206,47 @@ async fn picks_from_before_a_recovery_report_to_nobody() {
     assert_eq!(count(&lb, 10)["only"], 10);
 }
 
+#[tokio::test]
+async fn a_tracked_body_is_outstanding_until_it_ends_and_reports_how() {
+    use http_body_util::BodyExt;
+    use tetsuo::http::Body;
+
+    /// A body that fails at once.
+    struct Broken;
+    impl http_body::Body for Broken {
+        type Data = bytes::Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>>
+        {
+            std::task::Poll::Ready(Some(Err(std::io::ErrorKind::ConnectionReset.into())))
+        }
+    }
+
+    let breaker = BreakerConfig {
+        consecutive_failures: 1,
+        ..BreakerConfig::default()
+    };
+    let lb = Balancer::with_breaker(Policy::LeastOutstanding, breaker);
+    lb.insert("only", 1);
+    let outstanding = || lb.endpoints()[0].outstanding;
+    // Read to its end: outstanding until then, a success.
+    let body = lb.pick(None).unwrap().track(Body::from("all of it"));
+    assert_eq!(outstanding(), 1);
+    assert_eq!(body.collect().await.unwrap().to_bytes(), "all of it");
+    assert_eq!(outstanding(), 0);
+    // Dropped part-way: no longer outstanding, no verdict.
+    drop(lb.pick(None).unwrap().track(Body::wrap(Broken)));
+    assert_eq!(outstanding(), 0);
+    assert!(lb.pick(None).is_some(), "not ejected");
+    // Failed: a failure (one ejects it here).
+    let body = lb.pick(None).unwrap().track(Body::wrap(Broken));
+    assert!(body.collect().await.is_err());
+    assert!(lb.pick(None).is_none(), "ejected");
+}
+
 #[test]
 fn consistent_hashing_moves_about_one_in_n_keys() {
     let lb = Balancer::new(Policy::ConsistentHash { replicas: 100 });

@@ -562,6 +562,80 @@ impl<E> Pick<E> {
     }
 }
 
+#[cfg(feature = "http")]
+impl<E: Send + 'static> Pick<E> {
+    /// Hands this pick to a response body that is passed on (a proxy's):
+    /// the request stays outstanding until the body has been read to its
+    /// end, which reports success, or fails, which reports failure (so
+    /// least-outstanding balancing sees downloads, not just their heads).
+    /// A body dropped part-way reports neither; one already at its end
+    /// reports success at once.
+    ///
+    /// ```
+    /// use tetsuo::balance::{Balancer, Policy};
+    /// use tetsuo::http::Body;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let lb = Balancer::new(Policy::LeastOutstanding);
+    /// lb.insert("10.0.0.1:80", 1);
+    /// let body = lb.pick(None).unwrap().track(Body::from("a response"));
+    /// assert_eq!(lb.endpoints()[0].outstanding, 1);
+    /// let bytes = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
+    /// assert_eq!(bytes, "a response");
+    /// assert_eq!(lb.endpoints()[0].outstanding, 0);
+    /// # }
+    /// ```
+    pub fn track(self, body: crate::http::Body) -> crate::http::Body {
+        if http_body::Body::is_end_stream(&body) {
+            self.success();
+            return body;
+        }
+        crate::http::Body::wrap(Tracked {
+            body,
+            pick: Some(self),
+        })
+    }
+}
+
+/// A body holding the pick it came through until it ends.
+#[cfg(feature = "http")]
+struct Tracked<E> {
+    body: crate::http::Body,
+    pick: Option<Pick<E>>,
+}
+
+// Nothing in it is pinned: the body is polled through its own `Pin::new`.
+#[cfg(feature = "http")]
+impl<E> Unpin for Tracked<E> {}
+
+#[cfg(feature = "http")]
+impl<E> http_body::Body for Tracked<E> {
+    type Data = bytes::Bytes;
+    type Error = crate::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, crate::Error>>> {
+        let frame = std::task::ready!(std::pin::Pin::new(&mut self.body).poll_frame(cx));
+        match &frame {
+            None => self.pick.take().map(Pick::success),
+            Some(Err(_)) => self.pick.take().map(Pick::failure),
+            Some(Ok(_)) => None,
+        };
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 impl<E> Drop for Pick<E> {
     fn drop(&mut self) {
         self.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
