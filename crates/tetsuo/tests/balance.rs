@@ -9,6 +9,16 @@ use std::time::Duration;
 use tetsuo::balance::{Balancer, Pick, Policy};
 use tetsuo::connect::BreakerConfig;
 
+/// A balancer whose breakers eject after `failures` in a row, for `cool_down`.
+fn ejecting(policy: Policy, failures: u32, cool_down: Duration) -> Balancer<&'static str> {
+    let breaker = BreakerConfig {
+        consecutive_failures: failures,
+        cool_down,
+        ..BreakerConfig::default()
+    };
+    Balancer::with_breaker(policy, breaker)
+}
+
 fn count(lb: &Balancer<&'static str>, n: usize) -> HashMap<&'static str, usize> {
     let mut counts = HashMap::new();
     for _ in 0..n {
@@ -97,12 +107,7 @@ fn least_outstanding_and_two_choices_avoid_a_slow_endpoint() {
 
 #[tokio::test(start_paused = true)]
 async fn an_ejected_endpoint_gets_nothing_until_a_probe_succeeds() {
-    let breaker = BreakerConfig {
-        consecutive_failures: 3,
-        cool_down: Duration::from_millis(200),
-        ..BreakerConfig::default()
-    };
-    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    let lb = ejecting(Policy::RoundRobin, 3, Duration::from_millis(200));
     lb.insert("good", 1);
     lb.insert("bad", 1);
     // Three failures in a row on "bad" (as real traffic reports them).
@@ -134,12 +139,7 @@ async fn an_ejected_endpoint_gets_nothing_until_a_probe_succeeds() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_probe_ejects_again() {
-    let breaker = BreakerConfig {
-        consecutive_failures: 1,
-        cool_down: Duration::from_millis(100),
-        ..BreakerConfig::default()
-    };
-    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    let lb = ejecting(Policy::RoundRobin, 1, Duration::from_millis(100));
     lb.insert("only", 1);
     lb.pick(None).unwrap().failure();
     assert!(lb.pick(None).is_none(), "ejected");
@@ -153,12 +153,7 @@ async fn a_failed_probe_ejects_again() {
 
 #[tokio::test(start_paused = true)]
 async fn checks_that_see_an_endpoint_come_back_close_its_breaker() {
-    let breaker = BreakerConfig {
-        consecutive_failures: 1,
-        cool_down: Duration::from_secs(30),
-        ..BreakerConfig::default()
-    };
-    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    let lb = ejecting(Policy::RoundRobin, 1, Duration::from_secs(30));
     lb.insert("only", 1);
     // Traffic fails on it (its breaker opens), then the checks see it down.
     lb.pick(None).unwrap().failure();
@@ -179,12 +174,7 @@ async fn checks_that_see_an_endpoint_come_back_close_its_breaker() {
 
 #[tokio::test(start_paused = true)]
 async fn picks_from_before_a_recovery_report_to_nobody() {
-    let breaker = BreakerConfig {
-        consecutive_failures: 1,
-        cool_down: Duration::from_secs(30),
-        ..BreakerConfig::default()
-    };
-    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    let lb = ejecting(Policy::RoundRobin, 1, Duration::from_secs(30));
     lb.insert("only", 1);
     // A request in flight as it goes down, and its breaker's probe.
     let late = lb.pick(None).unwrap();
@@ -225,11 +215,11 @@ async fn a_tracked_body_is_outstanding_until_it_ends_and_reports_how() {
         }
     }
 
-    let breaker = BreakerConfig {
-        consecutive_failures: 1,
-        ..BreakerConfig::default()
-    };
-    let lb = Balancer::with_breaker(Policy::LeastOutstanding, breaker);
+    let lb = ejecting(
+        Policy::LeastOutstanding,
+        1,
+        BreakerConfig::default().cool_down,
+    );
     lb.insert("only", 1);
     let outstanding = || lb.endpoints()[0].outstanding;
     // Read to its end: outstanding until then, a success.
@@ -465,12 +455,7 @@ async fn health_thresholds_count_results_in_a_row() {
 
 #[tokio::test(start_paused = true)]
 async fn only_the_probe_settles_a_half_open_breaker() {
-    let breaker = BreakerConfig {
-        consecutive_failures: 1,
-        cool_down: Duration::from_millis(100),
-        ..BreakerConfig::default()
-    };
-    let lb = Balancer::with_breaker(Policy::RoundRobin, breaker);
+    let lb = ejecting(Policy::RoundRobin, 1, Duration::from_millis(100));
     lb.insert("only", 1);
     // Two requests in flight from before the ejection.
     let (old_a, old_b) = (lb.pick(None).unwrap(), lb.pick(None).unwrap());
