@@ -281,13 +281,10 @@ check "chat: nobody was left connected" yes \
     "$(grep -q '0 chatters still connected' chat.log && echo yes)"
 
 ## proxy ###################################################################
-# served_port LOG: the port a python http.server started with port 0 (and
-# -u) reports.
-served_port() { wait_for_line "$1" 'Serving HTTP' | sed 's/.* port \([0-9]*\).*/\1/'; }
 # An origin server (python's http.server) and a TLS one (openssl s_server).
 mkdir -p origin/sub && echo origin >origin/hello
 start origin.log "$PYTHON" -u -m http.server --bind 127.0.0.1 --directory origin 0
-ORIGIN=$(served_port origin.log)
+ORIGIN=$(port_in origin.log 'Serving HTTP')
 make_certs examples-ca
 TLS_ORIGIN=$(free_port)
 start s_server.log openssl s_server -accept "127.0.0.1:$TLS_ORIGIN" -cert srv.pem -key srv.key -www -quiet
@@ -338,10 +335,10 @@ backend() {  # backend N PORT: serves /hello = "backend N" and /healthz
     start "b$1.log" "$PYTHON" -u -m http.server --bind 127.0.0.1 --directory "b$1" "$2"
 }
 backend 1 0
-B1=$(served_port b1.log)
+B1=$(port_in b1.log 'Serving HTTP')
 backend 2 0
 B2_PID=${STARTED_PIDS[-1]}
-B2=$(served_port b2.log)
+B2=$(port_in b2.log 'Serving HTTP')
 start reverse.log "$EX/proxy" reverse --listen 127.0.0.1:0 --backend "127.0.0.1:$B1" \
     --backend "127.0.0.1:$B2" --health /healthz
 REV=$(wait_for_line reverse.log 'listening on' | sed 's|.*http://||')
@@ -394,8 +391,8 @@ server.serve_forever()
 EOF
 start lor3.log "$PYTHON" slow_backend.py 3
 start lor4.log "$PYTHON" slow_backend.py 4
-L3=$(wait_for_line lor3.log '^port' | awk '{print $2}')
-L4=$(wait_for_line lor4.log '^port' | awk '{print $2}')
+L3=$(port_in lor3.log '^port')
+L4=$(port_in lor4.log '^port')
 start lor.log "$EX/proxy" reverse --listen 127.0.0.1:0 --policy lor \
     --backend "127.0.0.1:$L3" --backend "127.0.0.1:$L4" --health /hello
 LOR=$(wait_for_line lor.log 'listening on' | sed 's|.*http://||')

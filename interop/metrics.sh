@@ -20,9 +20,7 @@ start serve.log "$T" serve --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
     --max-conns 3 --header-timeout 0.5
 HTTP=$(wait_for_line serve.log 'http://' | sed 's|.*http://||')
 HTTPS=$(wait_for_line serve.log 'https://' | sed 's|.*https://||')
-# Every listener binds port 0 and says which port it got (a port picked
-# beforehand can be taken meanwhile as some connection's source port).
-port_in() { wait_for_line "$1" "$2" | sed 's|.*:||'; }
+# Every listener binds port 0 and says which port it got.
 start proxy.log "$T" proxy --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
     --upstream "http://$HTTP" --health-path /healthz --health-interval 0.2
 ADMIN=$(port_in proxy.log 'admin on')

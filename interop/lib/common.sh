@@ -100,6 +100,11 @@ PY
 }
 free_port() { free_ports 1; }
 
+# port_in LOG PATTERN: the port on the first line of LOG matching PATTERN
+# (the last ":PORT" or "port PORT" on it), for a server started on port 0
+# that says where it listens.
+port_in() { wait_for_line "$1" "$2" | sed -E 's/.*(:|port )([0-9]+).*/\2/'; }
+
 # start LOG CMD...: run CMD in the background, its stdout and stderr to LOG.
 start() {
     local log=$1
